@@ -2,21 +2,29 @@
  * Reads a YAML config file and resolves it with the environment and flags.
  * The only config code that touches the file system.
  */
-import YAML from "yaml";
+import YAML, { LineCounter } from "yaml";
 import { ConfigError } from "../errors.ts";
 import { type ConfigValues, type Field, resolveConfig } from "./schema.ts";
 
-/** Parses YAML text; a syntax error becomes a one-line {@linkcode ConfigError}. */
+/** Parses YAML text; a syntax error becomes a one-line {@linkcode ConfigError} naming file and line. */
 export function parseYamlConfig(path: string, text: string): unknown {
-  const doc = YAML.parseDocument(text, { prettyErrors: false, uniqueKeys: true });
+  // With prettyErrors off, yaml leaves `linePos` unset: count lines ourselves.
+  const lineCounter = new LineCounter();
+  const doc = YAML.parseDocument(text, { prettyErrors: false, uniqueKeys: true, lineCounter });
   const err = doc.errors[0];
   if (err) {
-    const pos = err.linePos?.[0];
-    const where = pos ? `:${pos.line}:${pos.col}` : "";
+    const pos = lineCounter.linePos(err.pos[0]);
     const msg = err.message.split("\n")[0];
-    throw new ConfigError(`${path}${where}: invalid YAML: ${msg}`);
+    throw new ConfigError(`${path}:${pos.line}:${pos.col}: invalid YAML: ${msg}`);
   }
-  return doc.toJS();
+  try {
+    return doc.toJS();
+  } catch (e) {
+    // e.g. an alias to an undefined anchor, or too many alias expansions
+    throw new ConfigError(`${path}: invalid YAML: ${(e as Error).message.split("\n")[0]}`, {
+      cause: e,
+    });
+  }
 }
 
 /** Reads and parses a config file; a missing or unreadable file is a {@linkcode ConfigError}. */

@@ -5,7 +5,7 @@
  * everything, without side effects. Messages name the source and the key.
  */
 import { ConfigError } from "../errors.ts";
-import { parseDuration, parseHostPort, parseSize } from "./values.ts";
+import { formatDuration, formatSize, parseDuration, parseHostPort, parseSize } from "./values.ts";
 
 export type FieldKind =
   | "string"
@@ -73,9 +73,9 @@ function expected(f: Field): string {
     case "bool":
       return "true or false";
     case "duration":
-      return `a duration like "30s" or "5m"${rangeText(f, "ms")}`;
+      return `a duration like "30s" or "5m"${rangeText(f, "duration")}`;
     case "size":
-      return `a size like "64KiB" or "1MiB"${rangeText(f, "bytes")}`;
+      return `a size like "64KiB" or "1MiB"${rangeText(f, "size")}`;
     case "address":
       return `an address like "127.0.0.1:8080"${f.optional ? " (or empty to disable)" : ""}`;
     case "enum":
@@ -87,11 +87,14 @@ function expected(f: Field): string {
   }
 }
 
-function rangeText(f: Field, unit = ""): string {
-  const u = unit ? ` ${unit}` : "";
-  if (f.min !== undefined && f.max !== undefined) return ` between ${f.min} and ${f.max}${u}`;
-  if (f.min !== undefined) return ` of at least ${f.min}${u}`;
-  if (f.max !== undefined) return ` of at most ${f.max}${u}`;
+function rangeText(f: Field, unit?: "duration" | "size"): string {
+  const fmt = (n: number) =>
+    unit === "duration" ? formatDuration(n) : unit === "size" ? formatSize(n) : String(n);
+  if (f.min !== undefined && f.max !== undefined) {
+    return ` between ${fmt(f.min)} and ${fmt(f.max)}`;
+  }
+  if (f.min !== undefined) return ` of at least ${fmt(f.min)}`;
+  if (f.max !== undefined) return ` of at most ${fmt(f.max)}`;
   return "";
 }
 
@@ -124,8 +127,11 @@ export function coerce(f: Field, raw: unknown, fromText: boolean): unknown {
       else throw bad();
       break;
     case "duration":
-      if (typeof raw === "number" && Number.isFinite(raw) && raw >= 0) v = raw * 1000; // bare number = seconds
-      else if (typeof raw === "string") {
+      // A bare number means seconds, whether it comes from YAML, env or a flag.
+      if (typeof raw === "number" && Number.isFinite(raw) && raw >= 0) v = Math.round(raw * 1000);
+      else if (typeof raw === "string" && /^\s*\d+(\.\d+)?\s*$/.test(raw)) {
+        v = Math.round(Number(raw) * 1000);
+      } else if (typeof raw === "string") {
         try {
           v = parseDuration(raw);
         } catch {
@@ -211,7 +217,9 @@ function flatten(
       const key = prefix ? `${prefix}.${k}` : k;
       if (known.has(key)) out.push([key, v]);
       else if (prefixes.has(key)) {
-        if (v === null || typeof v !== "object" || Array.isArray(v)) {
+        // `tls:` with every line below commented out parses as null: an empty section.
+        if (v === null) continue;
+        if (typeof v !== "object" || Array.isArray(v)) {
           throw new ConfigError(`${path}: ${key}: expected a mapping, got ${describe(v)}`);
         }
         walk(v as Record<string, unknown>, key);
@@ -227,10 +235,32 @@ function flatten(
   return out;
 }
 
+/** The closest known key, when it is close enough to be a likely typo or misplacement. */
 function suggest(key: string, known: string[]): string | undefined {
   const last = key.split(".").pop()!;
-  return known.find((k) => k.split(".").pop() === last) ??
-    known.find((k) => k.endsWith(last) || last.endsWith(k.split(".").pop()!));
+  let best: string | undefined;
+  let bestScore = Infinity;
+  for (const k of known) {
+    const kLast = k.split(".").pop()!;
+    // Whole path (typo) or last segment alone (right name, wrong section).
+    const score = Math.min(editDistance(key, k), editDistance(last, kLast) + 0.5);
+    if (score < bestScore) [best, bestScore] = [k, score];
+  }
+  const limit = Math.max(2, Math.floor(last.length / 3));
+  return bestScore <= limit ? best : undefined;
+}
+
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) {
+      const sub = prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1);
+      cur.push(Math.min(prev[j]! + 1, cur[j - 1]! + 1, sub));
+    }
+    prev = cur;
+  }
+  return prev[b.length]!;
 }
 
 /**

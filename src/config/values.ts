@@ -53,6 +53,14 @@ export function parseSize(text: string): number {
   return Number(m[1]) * unit;
 }
 
+/** Formats bytes as the shortest exact size text ("64KiB", "4MiB", "1500"). */
+export function formatSize(bytes: number): string {
+  for (const [unit, n] of [["GiB", 1024 ** 3], ["MiB", 1024 ** 2], ["KiB", 1024]] as const) {
+    if (bytes > 0 && bytes % n === 0) return `${bytes / n}${unit}`;
+  }
+  return String(bytes);
+}
+
 /** A parsed `host:port`. IPv6 hosts are written `[::1]:8080` and stored without brackets. */
 export interface HostPort {
   host: string;

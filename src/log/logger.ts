@@ -38,32 +38,46 @@ export interface LoggerOptions {
 }
 
 const RANK: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
+// Matched against the field name in snake_case, so `apiKey`, `accessToken` and
+// `clientSecret` count as well as `api_key`, `x-api-key` and `tls.key`.
 const SECRET_KEY =
-  /(^|_|-|\b)(key|secret|password|passwd|token|authorization|api_?key|apikey|credential)s?$/i;
+  /(^|[_.\-])(key|secret|password|passwd|passphrase|token|authorization|api_?key|apikey|credential|cookie)s?$/;
 const PEM_PRIVATE =
   /-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?(-----END [A-Z ]*PRIVATE KEY-----|$)/g;
+const MAX_DEPTH = 6;
 export const REDACTED = "[redacted]";
+
+function isSecretKey(key: string): boolean {
+  return SECRET_KEY.test(key.replace(/([a-z0-9])([A-Z])/g, "$1_$2").toLowerCase());
+}
 
 /** Replaces secret-looking values: by field name, and PEM private keys anywhere. */
 export function redact(value: unknown, key = "", depth = 0): unknown {
-  if (key !== "" && SECRET_KEY.test(key) && value !== undefined && value !== null && value !== "") {
+  if (key !== "" && isSecretKey(key) && value !== undefined && value !== null && value !== "") {
     return REDACTED;
   }
   if (typeof value === "string") return value.replace(PEM_PRIVATE, REDACTED);
   if (value instanceof Error) {
     return redact(value.message, "", depth + 1);
   }
-  if (depth > 4 || value === null || typeof value !== "object") return value;
+  if (value === null || typeof value !== "object") return value;
+  // Deeper than this is not printed at all: it could hide a secret (or be a cycle).
+  if (depth >= MAX_DEPTH) return "[nested]";
   if (Array.isArray(value)) return value.map((v) => redact(v, "", depth + 1));
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(value)) out[k] = redact(v, k, depth + 1);
   return out;
 }
 
+/** JSON that does not throw on BigInt. */
+function toJson(value: unknown): string {
+  return JSON.stringify(value, (_k, v) => typeof v === "bigint" ? v.toString() : v);
+}
+
 function textValue(v: unknown): string {
   if (typeof v === "string") return /[\s"=]/.test(v) || v === "" ? JSON.stringify(v) : v;
   if (v instanceof Error) return JSON.stringify(v.message);
-  if (typeof v === "object" && v !== null) return JSON.stringify(v);
+  if (typeof v === "object" && v !== null) return toJson(v);
   return String(v);
 }
 
@@ -80,7 +94,8 @@ export function createLogger(options: LoggerOptions = {}, bound: LogFields = {})
     const time = new Date(now()).toISOString();
     const text = redact(msg) as string;
     if (format === "json") {
-      sink(JSON.stringify({ time, level, msg: text, ...all }));
+      // time, level and msg stay first and cannot be overwritten by a field of the same name.
+      sink(toJson(Object.assign({ time, level, msg: text }, all, { time, level, msg: text })));
       return;
     }
     const kv = Object.entries(all)
