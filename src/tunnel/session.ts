@@ -1,0 +1,572 @@
+/**
+ * A link: many {@linkcode TunnelStream}s multiplexed over one byte transport
+ * (the mTLS socket), with per-stream and per-link flow control, keepalive
+ * pings, dead-link detection and go-away. The protocol knows no roles: the
+ * side that dials the link is the `initiator` (odd stream ids), but either
+ * side may open streams when it has an `onStream` peer.
+ */
+import type { Logger } from "../log/logger.ts";
+import { VERSION } from "../version.ts";
+import {
+  decodeGoAway,
+  decodeHello,
+  decodeOpen,
+  decodeReset,
+  decodeU32,
+  encodeFrame,
+  encodeGoAway,
+  encodeHello,
+  encodeOpen,
+  encodeReset,
+  encodeU32,
+  FLAG_ACK,
+  FLAG_FIN,
+  type Frame,
+  FrameDecoder,
+  FrameError,
+  FrameType,
+  type Hello,
+  PROTOCOL_VERSION,
+  ResetCode,
+  resetCodeName,
+} from "./frames.ts";
+import { type StreamHost, StreamResetError, TunnelStream } from "./stream.ts";
+
+/** The byte pipe under a session (a TLS socket in production, a pair in tests). */
+export interface Transport {
+  write(bytes: Uint8Array): void;
+  /** Graceful end of our side. */
+  end(): void;
+  /** Immediate teardown. */
+  destroy(): void;
+  onData(cb: (chunk: Uint8Array) => void): void;
+  onClose(cb: (err?: Error) => void): void;
+}
+
+export interface Clock {
+  now(): number;
+  setInterval(fn: () => void, ms: number): unknown;
+  clearInterval(id: unknown): void;
+}
+
+export const realClock: Clock = {
+  now: () => Date.now(),
+  setInterval: (fn, ms) => setInterval(fn, ms),
+  clearInterval: (id) => clearInterval(id as number),
+};
+
+export interface SessionOptions {
+  /** The side that dialed the link; its stream ids are odd. */
+  initiator: boolean;
+  /** Our receive window per stream (announced in HELLO). */
+  streamWindow: number;
+  /** Our receive window for the whole link. */
+  linkWindow: number;
+  /** Largest frame payload we accept. */
+  maxFrameSize: number;
+  /** Most concurrent streams the peer may open to us. */
+  maxStreams: number;
+  /** Ping after this much silence; 0 disables keepalive. */
+  keepaliveIntervalMs: number;
+  /** Declare the link dead when a ping is unanswered this long. */
+  keepaliveTimeoutMs: number;
+  /** Reset streams idle this long; 0 = never. */
+  idleStreamTimeoutMs?: number;
+  /** Accepts streams the peer opens; without it every OPEN is refused. */
+  onStream?: (stream: TunnelStream) => void;
+  /** Called with byte counts of stream data sent and received (metrics). */
+  onTraffic?: (bytes: number) => void;
+  logger: Logger;
+  clock?: Clock;
+}
+
+/** Why the link ended. */
+export interface LinkEnd {
+  /** Set when the link failed rather than closed cleanly. */
+  error?: Error;
+  /** Whether the peer said goodbye (GOAWAY) before closing. */
+  goAway?: { code: number; reason: string };
+  /** Whether the peer's HELLO had arrived. */
+  helloReceived: boolean;
+}
+
+/** Thrown by {@linkcode Session.open} when the link cannot take new streams. */
+export class LinkUnavailableError extends Error {
+  override name = "LinkUnavailableError";
+}
+
+/** A version mismatch with the peer: a clear, non-retryable error. */
+export class ProtocolVersionError extends Error {
+  override name = "ProtocolVersionError";
+}
+
+const encoderSoftware = `fluidity/${VERSION}`;
+
+export class Session implements StreamHost {
+  readonly #t: Transport;
+  readonly #o: SessionOptions;
+  readonly #clock: Clock;
+  readonly #log: Logger;
+  readonly #decoder: FrameDecoder;
+  readonly #streams = new Map<number, TunnelStream>();
+  readonly #recvBudget = new Map<number, number>();
+  readonly #recvUnacked = new Map<number, number>();
+
+  #peer: Hello | undefined;
+  #nextLocalId: number;
+  #highestRemoteId = 0;
+  #linkSendCredit = 0;
+  #linkRecvBudget: number;
+  #linkRecvUnacked = 0;
+  #linkWaiters: Array<() => void> = [];
+  #goingAway = false;
+  #peerGoAway: { code: number; reason: string } | undefined;
+  #closed = false;
+  #lastRecv: number;
+  #pingSentAt = 0;
+  #pingSeq = 0;
+  #pings = new Map<number, { sentAt: number; resolve: (rtt: number) => void }>();
+  #timer: unknown;
+  #resolveReady!: (h: Hello) => void;
+  #rejectReady!: (e: Error) => void;
+  #resolveClosed!: (end: LinkEnd) => void;
+
+  /** Resolves with the peer's HELLO; rejects if the link ends first. */
+  readonly ready: Promise<Hello>;
+  /** Resolves once when the link is gone. */
+  readonly closed: Promise<LinkEnd>;
+
+  constructor(transport: Transport, options: SessionOptions) {
+    this.#t = transport;
+    this.#o = options;
+    this.#clock = options.clock ?? realClock;
+    this.#log = options.logger;
+    this.#decoder = new FrameDecoder(options.maxFrameSize);
+    this.#nextLocalId = options.initiator ? 1 : 2;
+    this.#linkRecvBudget = options.linkWindow;
+    this.#lastRecv = this.#clock.now();
+    this.ready = new Promise((res, rej) => {
+      this.#resolveReady = res;
+      this.#rejectReady = rej;
+    });
+    this.ready.catch(() => {});
+    this.closed = new Promise((res) => (this.#resolveClosed = res));
+
+    transport.onData((chunk) => this.#onData(chunk));
+    transport.onClose((err) => this.#teardown(err));
+    transport.write(encodeHello({
+      version: PROTOCOL_VERSION,
+      streamWindow: options.streamWindow,
+      linkWindow: options.linkWindow,
+      maxFrameSize: options.maxFrameSize,
+      software: encoderSoftware,
+    }));
+    const tick = Math.max(
+      50,
+      Math.min(options.keepaliveIntervalMs, options.keepaliveTimeoutMs) / 2,
+    );
+    if (options.keepaliveIntervalMs > 0 || (options.idleStreamTimeoutMs ?? 0) > 0) {
+      this.#timer = this.#clock.setInterval(() => this.#tick(), tick);
+    }
+  }
+
+  /** Streams currently open. */
+  get streamCount(): number {
+    return this.#streams.size;
+  }
+
+  get peerHello(): Hello | undefined {
+    return this.#peer;
+  }
+
+  /** True while new streams can be opened. */
+  get usable(): boolean {
+    return !this.#closed && !this.#peerGoAway && !this.#goingAway && this.#peer !== undefined;
+  }
+
+  get isClosed(): boolean {
+    return this.#closed;
+  }
+
+  /**
+   * Opens a stream to `target` (`host:port`). Returns at once; data may be
+   * written before the peer accepts (it waits in the peer's window), and
+   * `stream.opened` settles when the peer accepted or refused.
+   */
+  open(target: string): TunnelStream {
+    if (this.#closed) throw new LinkUnavailableError("the tunnel link is closed");
+    if (this.#peerGoAway) {
+      throw new LinkUnavailableError(`the server is going away: ${this.#peerGoAway.reason}`);
+    }
+    if (this.#goingAway) throw new LinkUnavailableError("the tunnel link is shutting down");
+    if (!this.#peer) throw new LinkUnavailableError("the tunnel link is not ready");
+    const id = this.#nextLocalId;
+    this.#nextLocalId += 2;
+    const s = new TunnelStream(this, id, target, this.#peer.streamWindow, false);
+    s.lastActive = this.#clock.now();
+    this.#streams.set(id, s);
+    this.#recvBudget.set(id, this.#o.streamWindow);
+    this.#t.write(encodeOpen(id, target));
+    return s;
+  }
+
+  /** Round-trip time of one ping, in ms. */
+  ping(): Promise<number> {
+    if (this.#closed) return Promise.reject(new LinkUnavailableError("the tunnel link is closed"));
+    const seq = ++this.#pingSeq;
+    return new Promise((resolve) => {
+      const sentAt = this.#clock.now();
+      this.#pings.set(seq, { sentAt, resolve });
+      this.#sendPing(seq, 0);
+    });
+  }
+
+  /** Tells the peer no new streams will be accepted; in-flight streams continue. */
+  goAway(code: ResetCode, reason: string): void {
+    if (this.#goingAway || this.#closed) return;
+    this.#goingAway = true;
+    this.#t.write(encodeGoAway(this.#highestRemoteId, code, reason));
+  }
+
+  /** Resolves when no streams remain, or after `timeoutMs`. */
+  async drain(timeoutMs: number): Promise<boolean> {
+    const deadline = this.#clock.now() + timeoutMs;
+    while (this.#streams.size > 0 && !this.#closed) {
+      const left = deadline - this.#clock.now();
+      if (left <= 0) return false;
+      await Promise.race([
+        ...[...this.#streams.values()].map((s) => s.done),
+        new Promise((r) => setTimeout(r, Math.min(left, 250))),
+      ]);
+    }
+    return true;
+  }
+
+  /** Closes the link: streams still open are reset with LINK_CLOSED. */
+  close(reason = "closed"): void {
+    if (this.#closed) return;
+    this.#t.end();
+    this.#teardown(undefined, reason);
+    // Make sure a peer that never reads does not hold the socket open.
+    Deno.unrefTimer(setTimeout(() => this.#t.destroy(), 2000));
+  }
+
+  /** Immediate teardown with an error. */
+  destroy(err: Error): void {
+    if (this.#closed) return;
+    this.#t.destroy();
+    this.#teardown(err);
+  }
+
+  // ---- StreamHost ----
+
+  sendData(s: TunnelStream, data: Uint8Array, fin: boolean): void {
+    if (this.#closed) return;
+    s.lastActive = this.#clock.now();
+    this.#o.onTraffic?.(data.length);
+    this.#t.write(encodeFrame(FrameType.DATA, fin ? FLAG_FIN : 0, s.id, data));
+  }
+
+  sendFin(s: TunnelStream): void {
+    if (this.#closed) return;
+    this.#t.write(encodeFrame(FrameType.DATA, FLAG_FIN, s.id));
+  }
+
+  sendReset(s: TunnelStream, code: ResetCode, reason: string): void {
+    if (this.#closed) return;
+    this.#t.write(encodeReset(s.id, code, reason));
+  }
+
+  consumed(s: TunnelStream, n: number): void {
+    if (this.#closed || n === 0) return;
+    // Link credit.
+    this.#linkRecvUnacked += n;
+    if (this.#linkRecvUnacked >= this.#o.linkWindow / 4) {
+      this.#linkRecvBudget += this.#linkRecvUnacked;
+      this.#t.write(encodeU32(FrameType.WINDOW, 0, this.#linkRecvUnacked));
+      this.#linkRecvUnacked = 0;
+    }
+    // Stream credit, only while the stream can still receive.
+    if (!this.#streams.has(s.id) || s.resetError) return;
+    const un = (this.#recvUnacked.get(s.id) ?? 0) + n;
+    if (un >= this.#o.streamWindow / 4) {
+      this.#recvBudget.set(s.id, (this.#recvBudget.get(s.id) ?? 0) + un);
+      this.#recvUnacked.set(s.id, 0);
+      this.#t.write(encodeU32(FrameType.WINDOW, s.id, un));
+    } else {
+      this.#recvUnacked.set(s.id, un);
+    }
+  }
+
+  maxSendFrame(): number {
+    return Math.min(this.#peer?.maxFrameSize ?? 16384, 64 * 1024);
+  }
+
+  linkCredit(): number {
+    return this.#linkSendCredit;
+  }
+
+  takeLinkCredit(n: number): void {
+    this.#linkSendCredit -= n;
+  }
+
+  waitLinkCredit(s: TunnelStream): Promise<void> {
+    return new Promise((resolve, reject) => {
+      if (this.#closed) {
+        reject(s.resetError ?? new StreamResetError(ResetCode.LINK_CLOSED, "link closed"));
+        return;
+      }
+      this.#linkWaiters.push(() => {
+        const err = s.resetError;
+        if (err) reject(err);
+        else resolve();
+      });
+    });
+  }
+
+  finished(s: TunnelStream): void {
+    this.#streams.delete(s.id);
+    this.#recvBudget.delete(s.id);
+    this.#recvUnacked.delete(s.id);
+  }
+
+  // ---- receive path ----
+
+  #onData(chunk: Uint8Array): void {
+    if (this.#closed) return;
+    this.#lastRecv = this.#clock.now();
+    try {
+      this.#decoder.push(chunk, (f) => this.#onFrame(f));
+    } catch (e) {
+      const err = e instanceof FrameError ? e : new FrameError(String((e as Error)?.message ?? e));
+      this.#protocolError(err);
+    }
+  }
+
+  #protocolError(err: Error): void {
+    if (this.#closed) return;
+    this.#log.warn("closing link: protocol error", { error: err.message });
+    try {
+      this.#t.write(encodeGoAway(this.#highestRemoteId, ResetCode.PROTOCOL, err.message));
+    } catch { /* socket may be gone */ }
+    this.#t.end();
+    this.#teardown(err);
+    Deno.unrefTimer(setTimeout(() => this.#t.destroy(), 500));
+  }
+
+  #onFrame(f: Frame): void {
+    if (this.#closed) return;
+    if (!this.#peer && f.type !== FrameType.HELLO) {
+      throw new FrameError(`expected HELLO first, got frame type ${f.type}`);
+    }
+    switch (f.type) {
+      case FrameType.HELLO:
+        return this.#onHello(f);
+      case FrameType.OPEN:
+        return this.#onOpen(f);
+      case FrameType.OPEN_OK: {
+        if (f.payload.length !== 0) throw new FrameError("OPEN_OK carries no payload");
+        const s = this.#localStream(f.stream, "OPEN_OK");
+        s?.markOpened();
+        return;
+      }
+      case FrameType.DATA:
+        return this.#onDataFrame(f);
+      case FrameType.WINDOW: {
+        const n = decodeU32(f.payload, "WINDOW");
+        if (n === 0) throw new FrameError("WINDOW increment of 0");
+        if (f.stream === 0) {
+          this.#linkSendCredit += n;
+          if (this.#linkSendCredit > 2 ** 31) throw new FrameError("link window overflow");
+          const waiters = this.#linkWaiters;
+          this.#linkWaiters = [];
+          for (const w of waiters) w();
+          return;
+        }
+        this.#anyStream(f.stream, "WINDOW")?.addCredit(n);
+        return;
+      }
+      case FrameType.RESET: {
+        if (f.stream === 0) throw new FrameError("RESET on stream 0");
+        const { code, reason } = decodeReset(f.payload);
+        this.#anyStream(f.stream, "RESET")?.fail(new StreamResetError(code, reason));
+        return;
+      }
+      case FrameType.PING: {
+        if (f.stream !== 0 || f.payload.length !== 8) throw new FrameError("malformed PING");
+        if (f.flags & FLAG_ACK) {
+          const seq = new DataView(f.payload.buffer, f.payload.byteOffset, 8).getUint32(0);
+          this.#pingSentAt = 0;
+          const p = this.#pings.get(seq);
+          if (p) {
+            this.#pings.delete(seq);
+            p.resolve(this.#clock.now() - p.sentAt);
+          }
+        } else {
+          this.#t.write(encodeFrame(FrameType.PING, FLAG_ACK, 0, f.payload.slice()));
+        }
+        return;
+      }
+      case FrameType.GOAWAY: {
+        if (f.stream !== 0) throw new FrameError("GOAWAY on a stream");
+        const g = decodeGoAway(f.payload);
+        this.#peerGoAway = { code: g.code, reason: g.reason };
+        this.#log.info("peer is going away", { code: resetCodeName(g.code), reason: g.reason });
+        if (g.code === ResetCode.VERSION || g.code === ResetCode.PROTOCOL) {
+          this.#teardown(
+            g.code === ResetCode.VERSION
+              ? new ProtocolVersionError(g.reason)
+              : new FrameError(`peer reported a protocol error: ${g.reason}`),
+          );
+          this.#t.destroy();
+        }
+        return;
+      }
+    }
+  }
+
+  #onHello(f: Frame): void {
+    if (this.#peer) throw new FrameError("second HELLO");
+    if (f.stream !== 0) throw new FrameError("HELLO on a stream");
+    const h = decodeHello(f.payload);
+    if (h.version !== PROTOCOL_VERSION) {
+      const msg = `protocol version mismatch: peer (${h.software}) speaks v${h.version}, ` +
+        `this fluidity ${VERSION} speaks v${PROTOCOL_VERSION}; upgrade the older side`;
+      try {
+        this.#t.write(encodeGoAway(0, ResetCode.VERSION, msg));
+      } catch { /* ignore */ }
+      this.#t.end();
+      this.#teardown(new ProtocolVersionError(msg));
+      return;
+    }
+    this.#peer = h;
+    this.#linkSendCredit = h.linkWindow;
+    this.#resolveReady(h);
+  }
+
+  #onOpen(f: Frame): void {
+    const id = f.stream;
+    const remoteParity = this.#o.initiator ? 0 : 1;
+    if (id === 0 || id % 2 !== remoteParity || id <= this.#highestRemoteId) {
+      throw new FrameError(`OPEN with invalid or reused stream id ${id}`);
+    }
+    this.#highestRemoteId = id;
+    const target = decodeOpen(f.payload);
+    const refuse = (code: ResetCode, reason: string) => {
+      // Register briefly so late DATA is accounted, then reset.
+      this.#t.write(encodeReset(id, code, reason));
+    };
+    if (!this.#o.onStream) return refuse(ResetCode.FORBIDDEN, "this side accepts no streams");
+    if (this.#goingAway) return refuse(ResetCode.GOING_AWAY, "server is shutting down");
+    if (this.#streams.size >= this.#o.maxStreams) {
+      return refuse(ResetCode.LIMIT, `too many streams on this link (max ${this.#o.maxStreams})`);
+    }
+    const s = new TunnelStream(this, id, target, this.#peer!.streamWindow, false);
+    s.lastActive = this.#clock.now();
+    this.#streams.set(id, s);
+    this.#recvBudget.set(id, this.#o.streamWindow);
+    this.#o.onStream(s);
+  }
+
+  /** Accepts an incoming stream (sends OPEN_OK). */
+  accept(s: TunnelStream): void {
+    if (this.#closed || s.resetError) return;
+    s.markOpened();
+    this.#t.write(encodeFrame(FrameType.OPEN_OK, 0, s.id));
+  }
+
+  #onDataFrame(f: Frame): void {
+    const n = f.payload.length;
+    this.#linkRecvBudget -= n;
+    if (this.#linkRecvBudget < 0) {
+      throw new FrameError(`peer exceeded the link window by ${-this.#linkRecvBudget} bytes`);
+    }
+    const s = this.#anyStream(f.stream, "DATA");
+    if (!s) {
+      // Stream already gone: drop the bytes, return the link credit.
+      if (n) this.consumed({ id: -1 } as TunnelStream, n);
+      return;
+    }
+    if (n) {
+      const budget = (this.#recvBudget.get(s.id) ?? 0) - n;
+      if (budget < 0) {
+        throw new FrameError(`peer exceeded stream ${s.id}'s window by ${-budget} bytes`);
+      }
+      this.#recvBudget.set(s.id, budget);
+      s.lastActive = this.#lastRecv;
+      this.#o.onTraffic?.(n);
+      s.deliver(f.payload);
+    }
+    if (f.flags & FLAG_FIN) s.deliverFin();
+  }
+
+  /** A stream we opened; protocol error if the id was never used. */
+  #localStream(id: number, what: string): TunnelStream | undefined {
+    const localParity = this.#o.initiator ? 1 : 0;
+    if (id === 0 || id % 2 !== localParity || id >= this.#nextLocalId) {
+      throw new FrameError(`${what} for stream ${id}, which this side never opened`);
+    }
+    return this.#streams.get(id);
+  }
+
+  /** A stream of either side; protocol error if never opened, undefined if already closed. */
+  #anyStream(id: number, what: string): TunnelStream | undefined {
+    if (id === 0) throw new FrameError(`${what} on stream 0`);
+    const localParity = this.#o.initiator ? 1 : 0;
+    if (id % 2 === localParity) return this.#localStream(id, what);
+    if (id > this.#highestRemoteId) {
+      throw new FrameError(`${what} for stream ${id}, which was never opened`);
+    }
+    return this.#streams.get(id);
+  }
+
+  #sendPing(seq: number, flags: number): void {
+    const p = new Uint8Array(8);
+    new DataView(p.buffer).setUint32(0, seq);
+    this.#t.write(encodeFrame(FrameType.PING, flags, 0, p));
+  }
+
+  #tick(): void {
+    if (this.#closed) return;
+    const now = this.#clock.now();
+    const o = this.#o;
+    if (o.keepaliveIntervalMs > 0) {
+      if (this.#pingSentAt && now - this.#pingSentAt >= o.keepaliveTimeoutMs) {
+        const secs = Math.round((now - this.#pingSentAt) / 100) / 10;
+        this.#log.warn("link is dead: keepalive ping unanswered", { seconds: secs });
+        this.destroy(new Error(`link is dead: no reply to a keepalive ping within ${secs}s`));
+        return;
+      }
+      if (!this.#pingSentAt && now - this.#lastRecv >= o.keepaliveIntervalMs) {
+        this.#pingSentAt = now;
+        this.#sendPing(0, 0);
+      }
+    }
+    const idle = o.idleStreamTimeoutMs ?? 0;
+    if (idle > 0) {
+      for (const s of this.#streams.values()) {
+        if (now - s.lastActive >= idle) {
+          s.reset(ResetCode.IDLE_TIMEOUT, `no traffic for ${idle / 1000}s`);
+        }
+      }
+    }
+  }
+
+  #teardown(err?: Error, reason?: string): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#timer !== undefined) this.#clock.clearInterval(this.#timer);
+    const why = err?.message ?? reason ?? "link closed";
+    const helloReceived = this.#peer !== undefined;
+    this.#rejectReady(
+      err ?? new LinkUnavailableError(`link closed before the peer's hello: ${why}`),
+    );
+    for (const s of [...this.#streams.values()]) {
+      s.fail(new StreamResetError(ResetCode.LINK_CLOSED, `tunnel link lost: ${why}`));
+    }
+    this.#streams.clear();
+    for (const w of this.#linkWaiters) w();
+    this.#linkWaiters = [];
+    this.#resolveClosed({ error: err, goAway: this.#peerGoAway, helloReceived });
+  }
+}

@@ -1,0 +1,182 @@
+import assert from "node:assert/strict";
+import { memoryPair } from "./memory_transport.ts";
+import { LinkUnavailableError, Session, type SessionOptions } from "./session.ts";
+import { StreamResetError, type TunnelStream } from "./stream.ts";
+import { encodeFrame, FrameType, PROTOCOL_VERSION, ResetCode } from "./frames.ts";
+import { silentLogger } from "../log/logger.ts";
+
+const base: Omit<SessionOptions, "initiator"> = {
+  streamWindow: 64 * 1024,
+  linkWindow: 256 * 1024,
+  maxFrameSize: 64 * 1024,
+  maxStreams: 100,
+  keepaliveIntervalMs: 0,
+  keepaliveTimeoutMs: 1000,
+  logger: silentLogger(),
+};
+
+function pair(onStream?: (s: TunnelStream, server: Session) => void) {
+  const [ta, tb] = memoryPair();
+  const client = new Session(ta, { ...base, initiator: true });
+  // deno-lint-ignore prefer-const
+  let server: Session;
+  server = new Session(tb, {
+    ...base,
+    initiator: false,
+    onStream: onStream ? (s) => onStream(s, server) : undefined,
+  });
+  return { client, server, ta, tb };
+}
+
+async function readAll(s: TunnelStream): Promise<Uint8Array> {
+  const parts: Uint8Array[] = [];
+  for (let c = await s.read(); c !== null; c = await s.read()) parts.push(c.slice());
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
+}
+
+Deno.test("Session echoes a stream both ways with half-close", async () => {
+  const { client, server } = pair((s, srv) => {
+    srv.accept(s);
+    (async () => {
+      const data = await readAll(s);
+      await s.write(data);
+      s.closeWrite();
+    })().catch(() => {});
+  });
+  await client.ready;
+  const s = client.open("example.com:80");
+  await s.opened;
+  const payload = new Uint8Array(1_000_000).map((_, i) => i % 251);
+  const writing = s.write(payload).then(() => s.closeWrite());
+  const echoed = await readAll(s);
+  await writing;
+  assert.deepEqual(echoed, payload);
+  await s.done;
+  assert.equal(client.streamCount, 0);
+  client.close();
+  server.close();
+  await client.closed;
+});
+
+Deno.test("Session: a slow reader does not stall another stream", async () => {
+  const { client, server } = pair((s, srv) => {
+    srv.accept(s);
+    (async () => {
+      // Server pushes 2 MB on every stream.
+      const chunk = new Uint8Array(16 * 1024);
+      for (let i = 0; i < 128; i++) await s.write(chunk);
+      s.closeWrite();
+    })().catch(() => {});
+  });
+  await client.ready;
+  const slow = client.open("slow:1");
+  const fast = client.open("fast:1");
+  // Never read `slow`: it must hold at most its window.
+  const got = await readAll(fast);
+  assert.equal(got.length, 128 * 16 * 1024);
+  assert.ok(slow.queued <= base.streamWindow, `slow stream buffered ${slow.queued}`);
+  slow.reset(ResetCode.CANCEL, "test done");
+  client.close();
+  server.close();
+});
+
+Deno.test("Session: refusing a stream rejects opened with the reason", async () => {
+  const { client, server } = pair((s) => s.reset(ResetCode.REFUSED, "connection refused"));
+  await client.ready;
+  const s = client.open("nowhere:1");
+  await assert.rejects(s.opened, (e: unknown) => {
+    assert.ok(e instanceof StreamResetError);
+    assert.equal(e.code, ResetCode.REFUSED);
+    return true;
+  });
+  client.close();
+  server.close();
+});
+
+Deno.test("Session: link loss fails in-flight streams promptly", async () => {
+  const { client, server, tb } = pair((s, srv) => srv.accept(s));
+  await client.ready;
+  const s = client.open("x:1");
+  await s.opened;
+  const reading = s.read();
+  tb.destroy();
+  await assert.rejects(reading, StreamResetError);
+  const end = await client.closed;
+  assert.equal(end.helloReceived, true);
+  assert.throws(() => client.open("y:1"), LinkUnavailableError);
+  server.close();
+});
+
+Deno.test("Session: a version mismatch fails clearly on both sides", async () => {
+  const [ta, tb] = memoryPair();
+  const client = new Session(ta, { ...base, initiator: true });
+  // A fake peer that sends a HELLO with another version.
+  const p = new Uint8Array(20);
+  const v = new DataView(p.buffer);
+  v.setUint32(0, 0x464c4454);
+  v.setUint16(4, PROTOCOL_VERSION + 1);
+  v.setUint32(8, 65536);
+  v.setUint32(12, 65536);
+  v.setUint32(16, 65536);
+  tb.onData(() => {});
+  tb.write(encodeFrame(FrameType.HELLO, 0, 0, p));
+  await assert.rejects(client.ready, /protocol version mismatch/);
+  const end = await client.closed;
+  assert.match(end.error!.message, /upgrade the older side/);
+});
+
+Deno.test("Session: garbage bytes close only that link with a protocol error", async () => {
+  const { client, server, ta } = pair((s, srv) => srv.accept(s));
+  await client.ready;
+  await server.ready;
+  ta.write(new TextEncoder().encode("GET / HTTP/1.1\r\n\r\n"));
+  const end = await server.closed;
+  assert.ok(end.error, "server link should end with an error");
+  await client.closed;
+});
+
+Deno.test("Session: DATA for a stream never opened is a protocol error", async () => {
+  const { client, server, ta } = pair((s, srv) => srv.accept(s));
+  await client.ready;
+  await server.ready;
+  ta.write(encodeFrame(FrameType.DATA, 0, 99, new Uint8Array(3)));
+  const end = await server.closed;
+  assert.match(end.error!.message, /never opened/);
+  await client.closed;
+});
+
+Deno.test("Session: ping measures a round trip", async () => {
+  const { client, server } = pair();
+  await client.ready;
+  const rtt = await client.ping();
+  assert.ok(rtt >= 0);
+  client.close();
+  server.close();
+});
+
+Deno.test("Session: go-away refuses new streams but lets open ones finish", async () => {
+  const { client, server } = pair((s, srv) => {
+    srv.accept(s);
+    (async () => {
+      await readAll(s);
+      await s.write(new TextEncoder().encode("bye"));
+      s.closeWrite();
+    })().catch(() => {});
+  });
+  await client.ready;
+  const s = client.open("a:1");
+  await s.opened;
+  server.goAway(ResetCode.GOING_AWAY, "shutting down");
+  await new Promise((r) => setTimeout(r, 10));
+  assert.throws(() => client.open("b:1"), /going away/);
+  s.closeWrite();
+  assert.equal(new TextDecoder().decode(await readAll(s)), "bye");
+  client.close();
+  server.close();
+});

@@ -1,0 +1,224 @@
+/**
+ * One stream of a link: a byte pipe in each direction with flow control,
+ * half-close and reset. Created only by {@linkcode Session}.
+ */
+import { type ResetCode, resetCodeName } from "./frames.ts";
+
+/** A stream ended by a RESET (from the peer or locally) or by the link going down. */
+export class StreamResetError extends Error {
+  override name = "StreamResetError";
+  readonly code: number;
+  readonly reason: string;
+  constructor(code: number, reason: string) {
+    super(`stream reset (${resetCodeName(code)}): ${reason}`);
+    this.code = code;
+    this.reason = reason;
+  }
+}
+
+/** What a stream needs from its session. */
+export interface StreamHost {
+  sendData(stream: TunnelStream, data: Uint8Array, fin: boolean): void;
+  sendFin(stream: TunnelStream): void;
+  sendReset(stream: TunnelStream, code: ResetCode, reason: string): void;
+  /** `n` bytes left the receive queue: return credit (stream and link). */
+  consumed(stream: TunnelStream, n: number): void;
+  maxSendFrame(): number;
+  linkCredit(): number;
+  takeLinkCredit(n: number): void;
+  waitLinkCredit(stream: TunnelStream): Promise<void>;
+  finished(stream: TunnelStream): void;
+}
+
+type Waiter = { resolve: () => void; reject: (e: Error) => void };
+
+/**
+ * A bidirectional, flow-controlled byte stream over the link.
+ *
+ * `read()` returns chunks in order and `null` at the peer's half-close;
+ * `write()` resolves once the bytes are handed to the link (waiting for
+ * credit when the peer's window is full); `closeWrite()` half-closes;
+ * `reset()` aborts both directions.
+ */
+export class TunnelStream {
+  readonly id: number;
+  readonly target: string;
+  /** Resolves when the peer accepted the stream (OPEN_OK); rejects on RESET. */
+  readonly opened: Promise<void>;
+  /** Resolves when both directions are finished or the stream was reset. */
+  readonly done: Promise<void>;
+
+  #host: StreamHost;
+  #sendCredit: number;
+  #queue: Uint8Array[] = [];
+  #queued = 0;
+  #readEnded = false;
+  #writeEnded = false;
+  #error: StreamResetError | undefined;
+  #reader: { resolve: (c: Uint8Array | null) => void; reject: (e: Error) => void } | undefined;
+  #writer: Waiter | undefined;
+  #resolveOpened!: () => void;
+  #rejectOpened!: (e: Error) => void;
+  #resolveDone!: () => void;
+  #isOpen = false;
+  /** Last time a frame for this stream moved either way (ms, from the session clock). */
+  lastActive = 0;
+
+  constructor(host: StreamHost, id: number, target: string, sendCredit: number, accepted: boolean) {
+    this.#host = host;
+    this.id = id;
+    this.target = target;
+    this.#sendCredit = sendCredit;
+    this.opened = new Promise((res, rej) => {
+      this.#resolveOpened = res;
+      this.#rejectOpened = rej;
+    });
+    this.opened.catch(() => {});
+    this.done = new Promise((res) => (this.#resolveDone = res));
+    if (accepted) this.markOpened();
+  }
+
+  /** Bytes received and not yet read. */
+  get queued(): number {
+    return this.#queued;
+  }
+
+  get isOpen(): boolean {
+    return this.#isOpen;
+  }
+
+  get resetError(): StreamResetError | undefined {
+    return this.#error;
+  }
+
+  /** Next chunk, or `null` once the peer half-closed. Throws {@linkcode StreamResetError}. */
+  read(): Promise<Uint8Array | null> {
+    const chunk = this.#queue.shift();
+    if (chunk) {
+      this.#queued -= chunk.length;
+      this.#host.consumed(this, chunk.length);
+      if (this.#queue.length === 0) this.#maybeDone();
+      return Promise.resolve(chunk);
+    }
+    if (this.#error) return Promise.reject(this.#error);
+    if (this.#readEnded) return Promise.resolve(null);
+    if (this.#reader) return Promise.reject(new Error("concurrent read on a tunnel stream"));
+    return new Promise((resolve, reject) => (this.#reader = { resolve, reject }));
+  }
+
+  /** Sends bytes, split to the peer's frame size and credit. */
+  async write(data: Uint8Array): Promise<void> {
+    let off = 0;
+    while (off < data.length) {
+      if (this.#error) throw this.#error;
+      if (this.#writeEnded) throw new Error("write after closeWrite on a tunnel stream");
+      const link = this.#host.linkCredit();
+      if (this.#sendCredit <= 0) {
+        await new Promise<void>((resolve, reject) => (this.#writer = { resolve, reject }));
+        continue;
+      }
+      if (link <= 0) {
+        await this.#host.waitLinkCredit(this);
+        continue;
+      }
+      const n = Math.min(data.length - off, this.#sendCredit, link, this.#host.maxSendFrame());
+      this.#sendCredit -= n;
+      this.#host.takeLinkCredit(n);
+      this.#host.sendData(this, data.subarray(off, off + n), false);
+      off += n;
+    }
+  }
+
+  /** Half-closes our direction (FIN). Idempotent. */
+  closeWrite(): void {
+    if (this.#writeEnded || this.#error) return;
+    this.#writeEnded = true;
+    this.#host.sendFin(this);
+    this.#maybeDone();
+  }
+
+  /** Aborts the stream both ways and tells the peer why. Idempotent. */
+  reset(code: ResetCode, reason: string): void {
+    if (this.#error) return;
+    this.#host.sendReset(this, code, reason);
+    this.fail(new StreamResetError(code, reason));
+  }
+
+  // ---- called by the session ----
+
+  markOpened(): void {
+    this.#isOpen = true;
+    this.#resolveOpened();
+  }
+
+  /** Data from the peer. Returns false when it overflows the window we granted. */
+  deliver(chunk: Uint8Array): void {
+    if (this.#error || this.#readEnded) {
+      // Late data after reset/FIN: drop it but keep the link's accounting right.
+      this.#host.consumed(this, chunk.length);
+      return;
+    }
+    if (chunk.length === 0) return;
+    if (this.#reader) {
+      const r = this.#reader;
+      this.#reader = undefined;
+      this.#host.consumed(this, chunk.length);
+      r.resolve(chunk);
+      return;
+    }
+    this.#queue.push(chunk);
+    this.#queued += chunk.length;
+  }
+
+  deliverFin(): void {
+    if (this.#readEnded || this.#error) return;
+    this.#readEnded = true;
+    if (this.#reader && this.#queue.length === 0) {
+      const r = this.#reader;
+      this.#reader = undefined;
+      r.resolve(null);
+    }
+    this.#maybeDone();
+  }
+
+  addCredit(n: number): void {
+    this.#sendCredit += n;
+    this.wakeWriter();
+  }
+
+  wakeWriter(): void {
+    const w = this.#writer;
+    this.#writer = undefined;
+    w?.resolve();
+  }
+
+  /** Ends the stream with an error (peer RESET, link loss). */
+  fail(err: StreamResetError): void {
+    if (this.#error) return;
+    this.#error = err;
+    const dropped = this.#queued;
+    this.#queue = [];
+    this.#queued = 0;
+    if (dropped) this.#host.consumed(this, dropped);
+    this.#rejectOpened(err);
+    this.#reader?.reject(err);
+    this.#reader = undefined;
+    this.#writer?.reject(err);
+    this.#writer = undefined;
+    if (!this.#finishedOnce) {
+      this.#finishedOnce = true;
+      this.#host.finished(this);
+    }
+    this.#resolveDone();
+  }
+
+  #finishedOnce = false;
+
+  #maybeDone(): void {
+    if (this.#readEnded && this.#writeEnded && this.#queue.length === 0 && !this.#finishedOnce) {
+      this.#finishedOnce = true;
+      this.#host.finished(this);
+      this.#resolveDone();
+    }
+  }
+}
