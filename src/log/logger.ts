@@ -75,7 +75,7 @@ function toJson(value: unknown): string {
 }
 
 function textValue(v: unknown): string {
-  if (typeof v === "string") return /[\s"=]/.test(v) || v === "" ? JSON.stringify(v) : v;
+  if (typeof v === "string") return /[\s"=\p{Cc}]/u.test(v) || v === "" ? JSON.stringify(v) : v;
   if (v instanceof Error) return JSON.stringify(v.message);
   if (typeof v === "object" && v !== null) return toJson(v);
   return String(v);
@@ -102,7 +102,10 @@ export function createLogger(options: LoggerOptions = {}, bound: LogFields = {})
       .filter(([, v]) => v !== undefined)
       .map(([k, v]) => `${k}=${textValue(v)}`)
       .join(" ");
-    sink(`${time} ${level.toUpperCase().padEnd(5)} ${text}${kv ? " " + kv : ""}`);
+    // One event, one line: control characters in the message (a peer's text can end up
+    // there) are escaped so they cannot forge or garble lines.
+    const line = text.replace(/\p{Cc}/gu, (c) => JSON.stringify(c).slice(1, -1));
+    sink(`${time} ${level.toUpperCase().padEnd(5)} ${line}${kv ? " " + kv : ""}`);
   }
 
   return {

@@ -188,3 +188,14 @@ Deno.test("memoryLogger() keeps JSON lines; silentLogger() writes nothing", () =
   s.error("nothing");
   s.child({ a: 1 }).error("still nothing");
 });
+
+Deno.test("createLogger() text format keeps one event on one line", () => {
+  const { logger, lines } = capture();
+  logger.warn("bad request line\nINFO forged\r\u001b[31m", { path: "/a\nb", esc: "\u001b[2J" });
+  assert.equal(lines.length, 1);
+  assert.doesNotMatch(lines[0]!, /\p{Cc}/u);
+  assert.match(
+    lines[0]!,
+    /bad request line\\nINFO forged\\r\\u001b\[31m path="\/a\\nb" esc="\\u001b\[2J"$/,
+  );
+});
