@@ -1,4 +1,5 @@
 /** The subcommands, in the order `fluidity --help` lists them. */
+import { certsCommand } from "./certs_cmd.ts";
 import type { Command } from "./context.ts";
 import { notBuiltCommand } from "./not_built.ts";
 
@@ -19,11 +20,7 @@ export function commands(): Command[] {
       summary: "run the tunnel server (mTLS listener that dials targets)",
       usage: "server [--config server.yaml] [options]",
     }, "issue 4"),
-    notBuiltCommand({
-      name: "certs",
-      summary: "create the private CA and issue server/agent certificates",
-      usage: "certs init|issue|show ...",
-    }, "issue 3"),
+    certsCommand(),
     notBuiltCommand({
       name: "control-plane",
       summary: "serve the lifecycle API (wake, query, kill) outside AWS",
