@@ -11,7 +11,7 @@ import { recordingContext } from "../src/cli/test_context.ts";
 import { createCA, issueCert } from "../src/certs/ca.ts";
 import { loadPem } from "../src/certs/pem.ts";
 
-const OPENSSL = "/usr/bin/openssl";
+const OPENSSL = Deno.env.get("OPENSSL") ?? "openssl";
 const isWindows = Deno.build.os === "windows";
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
 

@@ -238,12 +238,20 @@ export interface WriteIssuedOptions extends IssueOptions, WriteOptions {
   fileBase?: string;
 }
 
+/** File names an agent certificate must not take over. */
+const RESERVED_BASES = new Set(["ca", "server"]);
+
 /** Issues a certificate from the CA in `dir` and writes `<base>.crt` and `<base>.key` (0600). */
 export async function writeIssued(
   dir: string,
   options: WriteIssuedOptions,
 ): Promise<{ pair: PemPair; certPath: string; keyPath: string }> {
   const base = options.fileBase ?? (options.kind === "server" ? "server" : options.name);
+  if (options.kind === "agent" && RESERVED_BASES.has(base.toLowerCase())) {
+    throw new ConfigError(
+      `agent name ${q(base)} would clash with ${base}.crt/${base}.key; choose another --name`,
+    );
+  }
   const p = certPaths(dir, base);
   const ca = await readCa(dir);
   await refuseExisting([p.cert, p.key], options);

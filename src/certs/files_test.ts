@@ -28,7 +28,11 @@ function mode(path: string): number {
 }
 
 async function openssl(args: string[]): Promise<number> {
-  return (await new Deno.Command("/usr/bin/openssl", { args, stdout: "null", stderr: "null" })
+  return (await new Deno.Command(Deno.env.get("OPENSSL") ?? "openssl", {
+    args,
+    stdout: "null",
+    stderr: "null",
+  })
     .output()).code;
 }
 
@@ -131,6 +135,19 @@ Deno.test("writeIssued() needs the CA and names the missing file", async () => {
       },
     );
     assert.deepEqual(await list(dir), []);
+  });
+});
+
+Deno.test("writeIssued() will not let an agent name take over the CA or server files", async () => {
+  await withDir(async (dir) => {
+    await writeNewCa(dir);
+    for (const name of ["ca", "CA", "server"]) {
+      await assert.rejects(
+        writeIssued(dir, { kind: "agent", name, force: true }),
+        new RegExp(`agent name "${name}" would clash with ${name}\\.crt`),
+      );
+    }
+    assert.deepEqual(await list(dir), ["ca.crt", "ca.key"]);
   });
 });
 

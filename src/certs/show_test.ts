@@ -29,7 +29,7 @@ Deno.test("describePem() reports subject, issuer, SANs, usages, validity and fin
   const dir = await Deno.makeTempDir({ prefix: "fluidity-show-" });
   try {
     await Deno.writeTextFile(`${dir}/s.crt`, pair.certPem);
-    const out = await new Deno.Command("/usr/bin/openssl", {
+    const out = await new Deno.Command(Deno.env.get("OPENSSL") ?? "openssl", {
       args: ["x509", "-in", `${dir}/s.crt`, "-noout", "-fingerprint", "-sha256"],
       stdout: "piped",
     }).output();

@@ -3,7 +3,7 @@ import tls from "node:tls";
 import type { AddressInfo } from "node:net";
 import { makeTestPki, type TestPki, writeTestPki } from "./test_pki.ts";
 
-const OPENSSL = "/usr/bin/openssl";
+const OPENSSL = Deno.env.get("OPENSSL") ?? "openssl";
 
 async function openssl(args: string[]): Promise<{ code: number; output: string }> {
   const out = await new Deno.Command(OPENSSL, { args, stdout: "piped", stderr: "piped" }).output();
