@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import tls from "node:tls";
 import type { AddressInfo } from "node:net";
+import { createCA, issueCert } from "./ca.ts";
 import { makeTestPki, type TestPki, writeTestPki } from "./test_pki.ts";
 
 const OPENSSL = Deno.env.get("OPENSSL") ?? "openssl";
@@ -185,4 +186,16 @@ Deno.test("writeTestPki() writes the five files, keys mode 0600", async () => {
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("RSA-3072 CA and certificates also complete the TLS 1.3 mTLS handshake", async () => {
+  const base = await makeTestPki();
+  const ca = await createCA({ keyType: "rsa-3072" });
+  const [server, agent] = await Promise.all([
+    issueCert(ca, { kind: "server", name: "fluidity-server", keyType: "rsa-3072" }),
+    issueCert(ca, { kind: "agent", name: "rsa-agent", keyType: "rsa-3072" }),
+  ]);
+  const pki = { ...base, ca, server, agent };
+  const r = await handshake(pki, { cert: agent.certPem, key: agent.keyPem });
+  assert.deepEqual(r, { ok: true, protocol: "TLSv1.3", peerCn: "rsa-agent" });
 });
