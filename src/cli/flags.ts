@@ -99,7 +99,11 @@ export function parseFlags(spec: CommandSpec, args: string[]): ParsedFlags {
     if (f.flag) options[f.flag] = { type: f.kind === "bool" ? "boolean" : "string" };
   }
   for (const f of spec.flags ?? []) {
-    options[f.name] = { type: f.type, multiple: f.multiple, short: f.short };
+    options[f.name] = {
+      type: f.type,
+      ...(f.multiple ? { multiple: true } : {}),
+      ...(f.short ? { short: f.short } : {}),
+    };
   }
   let parsed;
   try {

@@ -74,8 +74,8 @@ export interface SessionOptions {
   idleStreamTimeoutMs?: number;
   /** Accepts streams the peer opens; without it every OPEN is refused. */
   onStream?: (stream: TunnelStream) => void;
-  /** Called with byte counts of stream data sent and received (metrics). */
-  onTraffic?: (bytes: number) => void;
+  /** Called with byte counts of stream data received (`in`) and sent (`out`), for metrics. */
+  onTraffic?: (bytes: number, direction: "in" | "out") => void;
   logger: Logger;
   clock?: Clock;
 }
@@ -135,6 +135,9 @@ export class Session implements StreamHost {
   readonly ready: Promise<Hello>;
   /** Resolves once when the link is gone. */
   readonly closed: Promise<LinkEnd>;
+  /** Resolves when the peer said GOAWAY or the link closed: open new streams elsewhere. */
+  readonly unusable: Promise<void>;
+  #resolveUnusable!: () => void;
 
   constructor(transport: Transport, options: SessionOptions) {
     this.#t = transport;
@@ -151,6 +154,7 @@ export class Session implements StreamHost {
     });
     this.ready.catch(() => {});
     this.closed = new Promise((res) => (this.#resolveClosed = res));
+    this.unusable = new Promise((res) => (this.#resolveUnusable = res));
 
     transport.onData((chunk) => this.#onData(chunk));
     transport.onClose((err) => this.#teardown(err));
@@ -263,7 +267,7 @@ export class Session implements StreamHost {
   sendData(s: TunnelStream, data: Uint8Array, fin: boolean): void {
     if (this.#closed) return;
     s.lastActive = this.#clock.now();
-    this.#o.onTraffic?.(data.length);
+    this.#o.onTraffic?.(data.length, "out");
     this.#t.write(encodeFrame(FrameType.DATA, fin ? FLAG_FIN : 0, s.id, data));
   }
 
@@ -411,6 +415,7 @@ export class Session implements StreamHost {
         if (f.stream !== 0) throw new FrameError("GOAWAY on a stream");
         const g = decodeGoAway(f.payload);
         this.#peerGoAway = { code: g.code, reason: g.reason };
+        this.#resolveUnusable();
         this.#log.info("peer is going away", { code: resetCodeName(g.code), reason: g.reason });
         if (g.code === ResetCode.VERSION || g.code === ResetCode.PROTOCOL) {
           this.#teardown(
@@ -494,7 +499,7 @@ export class Session implements StreamHost {
       }
       this.#recvBudget.set(s.id, budget);
       s.lastActive = this.#lastRecv;
-      this.#o.onTraffic?.(n);
+      this.#o.onTraffic?.(n, "in");
       s.deliver(f.payload);
     }
     if (f.flags & FLAG_FIN) s.deliverFin();
@@ -567,6 +572,7 @@ export class Session implements StreamHost {
     this.#streams.clear();
     for (const w of this.#linkWaiters) w();
     this.#linkWaiters = [];
+    this.#resolveUnusable();
     this.#resolveClosed({ error: err, goAway: this.#peerGoAway, helloReceived });
   }
 }

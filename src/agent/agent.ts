@@ -1,0 +1,164 @@
+/**
+ * The agent: the HTTP proxy front (and later SOCKS5) on top of a link
+ * manager that keeps one mTLS link to the server, plus /healthz and /metrics.
+ */
+import type { Logger } from "../log/logger.ts";
+import type { AgentConfig } from "../config/agent_config.ts";
+import type { TunnelStream } from "../tunnel/stream.ts";
+import {
+  type HealthServer,
+  json,
+  type Route,
+  startHealthServer,
+  text,
+} from "../health/health_server.ts";
+import { type AgentPems, dialLink } from "./link_dialer.ts";
+import { type LinkEvent, LinkManager, type ServerLocator } from "./link_manager.ts";
+import { type HttpProxy, startHttpProxy } from "./http_proxy.ts";
+import type { Socket } from "node:net";
+import type { RequestHead } from "../http/head.ts";
+
+export interface AgentDeps {
+  logger: Logger;
+  pems: AgentPems;
+  locator: ServerLocator;
+  /** Errors that must stop the agent rather than be retried. */
+  isFatal?: (e: unknown) => boolean;
+  /** Connects the link through an upstream proxy. */
+  socketFactory?: (host: string, port: number) => Promise<Socket>;
+  /** Extra health routes (e.g. /proxy.pac). */
+  routes?: Record<string, Route>;
+  /** Proxy authentication on the HTTP front. */
+  authorize?: (req: RequestHead) => boolean;
+  onLinkEvent?: (e: LinkEvent) => void;
+}
+
+export interface RunningAgent {
+  proxyAddress: string;
+  healthAddress?: string;
+  links: LinkManager;
+  /** Opens a tunnel stream (for other fronts such as SOCKS5). */
+  openStream(target: string): Promise<TunnelStream>;
+  /** Rejects... never; resolves with the fatal error that stopped the link manager. */
+  fatal: Promise<Error>;
+  shutdown(drainMs?: number): Promise<void>;
+}
+
+export async function startAgent(cfg: AgentConfig, deps: AgentDeps): Promise<RunningAgent> {
+  const log = deps.logger;
+  let resolveFatal!: (e: Error) => void;
+  const fatal = new Promise<Error>((r) => (resolveFatal = r));
+  const counters = { requests: 0, streamsOpened: 0, noTunnel: 0 };
+  const links = new LinkManager({
+    locator: deps.locator,
+    dial: (host, port) =>
+      dialLink(host, port, {
+        serverName: cfg.serverName,
+        pems: deps.pems,
+        connectTimeoutMs: cfg.connectTimeoutMs,
+        link: cfg.link,
+        logger: log,
+        socketFactory: deps.socketFactory,
+      }),
+    initialBackoffMs: cfg.reconnect.initialMs,
+    maxBackoffMs: cfg.reconnect.maxMs,
+    rediscoverAfter: cfg.reconnect.rediscoverAfter,
+    logger: log,
+    isFatal: deps.isFatal,
+    onFatal: (e) => {
+      log.error("tunnel stopped", { error: e.message });
+      resolveFatal(e);
+    },
+    onEvent: deps.onLinkEvent,
+  });
+  links.start();
+
+  async function openStream(target: string): Promise<TunnelStream> {
+    try {
+      const session = await links.session(cfg.linkWaitMs);
+      counters.streamsOpened++;
+      return session.open(target);
+    } catch (e) {
+      counters.noTunnel++;
+      throw e;
+    }
+  }
+
+  const proxy: HttpProxy = startHttpProxy(cfg.listen, {
+    openStream,
+    openTimeoutMs: cfg.openTimeoutMs,
+    headTimeoutMs: cfg.http.headTimeoutMs,
+    idleTimeoutMs: cfg.http.idleTimeoutMs,
+    maxHeadSize: cfg.http.maxHeadSize,
+    maxConnections: cfg.http.maxConnections,
+    logger: log,
+    authorize: deps.authorize,
+  });
+
+  let health: HealthServer | undefined;
+  if (cfg.healthListen) {
+    const status = () => ({
+      status: links.current ? "ok" : "degraded",
+      role: "agent",
+      tunnel: links.current ? "up" : "down",
+      proxy: proxy.address,
+      clientConnections: proxy.connections,
+      streams: links.streamCount,
+    });
+    health = await startHealthServer(cfg.healthListen, {
+      "/healthz": () => {
+        const s = status();
+        return json(s, s.tunnel === "up" ? 200 : 503);
+      },
+      "/metrics": () =>
+        text(
+          [
+            [
+              "fluidity_agent_tunnel_up",
+              "gauge",
+              "1 when the link to the server is up",
+              links.current ? 1 : 0,
+            ],
+            [
+              "fluidity_agent_client_connections",
+              "gauge",
+              "proxy client connections",
+              proxy.connections,
+            ],
+            ["fluidity_agent_streams", "gauge", "tunnel streams open", links.streamCount],
+            [
+              "fluidity_agent_streams_opened_total",
+              "counter",
+              "tunnel streams opened",
+              counters.streamsOpened,
+            ],
+            [
+              "fluidity_agent_no_tunnel_total",
+              "counter",
+              "requests refused with 503 no tunnel",
+              counters.noTunnel,
+            ],
+          ].map(([n, t, h, v]) => `# HELP ${n} ${h}\n# TYPE ${n} ${t}\n${n} ${v}`).join("\n") +
+            "\n",
+        ),
+      ...deps.routes,
+    }, log);
+  }
+
+  let shut: Promise<void> | undefined;
+  return {
+    proxyAddress: proxy.address,
+    healthAddress: health?.address,
+    links,
+    openStream,
+    fatal,
+    shutdown(drainMs = 0) {
+      shut ??= (async () => {
+        await proxy.close();
+        await links.close(drainMs);
+        await health?.close();
+      })();
+      return shut;
+    },
+  };
+}

@@ -1,0 +1,429 @@
+/**
+ * The agent's HTTP/1.1 proxy front: absolute-form requests of every method,
+ * `CONNECT host:port`, and `Upgrade` (WebSocket) pass-through, each carried
+ * over a tunnel stream. Heads are forwarded byte for byte except for the
+ * proxy's own headers; bodies stream both ways in constant memory.
+ */
+import type { Logger } from "../log/logger.ts";
+import { parseHostPort } from "../config/values.ts";
+import { ResetCode, resetCodeName } from "../tunnel/frames.ts";
+import { StreamResetError, type TunnelStream } from "../tunnel/stream.ts";
+import { writeAll } from "../tunnel/pipe.ts";
+import { connSource, Reader, TooLargeError } from "../http/reader.ts";
+import {
+  clientKeepAlive,
+  HttpError,
+  latin1ToBytes,
+  originRequestHead,
+  parseAbsoluteTarget,
+  parseAuthority,
+  parseRequestHead,
+  parseResponseHead,
+  type RequestHead,
+  responseFraming,
+} from "../http/head.ts";
+import { copyBody, TruncatedBodyError } from "../http/body.ts";
+import { NoTunnelError } from "./link_manager.ts";
+
+export interface HttpProxyOptions {
+  /** Opens a tunnel stream to `host:port` (waits for the link; throws NoTunnelError). */
+  openStream(target: string): Promise<TunnelStream>;
+  openTimeoutMs: number;
+  headTimeoutMs: number;
+  idleTimeoutMs: number;
+  maxHeadSize: number;
+  maxConnections: number;
+  logger: Logger;
+  /** Proxy authentication: returns true when the request may proceed. */
+  authorize?: (req: RequestHead) => boolean;
+}
+
+export interface HttpProxy {
+  address: string;
+  /** Client connections open now. */
+  readonly connections: number;
+  close(): Promise<void>;
+}
+
+const STATUS_TEXT: Record<number, string> = {
+  400: "Bad Request",
+  403: "Forbidden",
+  407: "Proxy Authentication Required",
+  408: "Request Timeout",
+  431: "Request Header Fields Too Large",
+  501: "Not Implemented",
+  502: "Bad Gateway",
+  503: "Service Unavailable",
+  504: "Gateway Timeout",
+  505: "HTTP Version Not Supported",
+};
+
+/** The proxy's own error response, with a `Fluidity-Error` header naming the reason. */
+export function errorResponse(
+  status: number,
+  reason: string,
+  message: string,
+  extra = "",
+): Uint8Array {
+  const text = STATUS_TEXT[status] ?? "Error";
+  const body = new TextEncoder().encode(`${status} ${text}: ${message.replace(/[\r\n]+/g, " ")}\n`);
+  const head = latin1ToBytes(
+    `HTTP/1.1 ${status} ${text}\r\nContent-Type: text/plain; charset=utf-8\r\n` +
+      `Fluidity-Error: ${reason}\r\n${extra}Content-Length: ${body.length}\r\nConnection: close\r\n\r\n`,
+  );
+  const out = new Uint8Array(head.length + body.length);
+  out.set(head);
+  out.set(body, head.length);
+  return out;
+}
+
+/** HTTP status for a stream reset code. */
+export function statusForReset(code: number): number {
+  switch (code) {
+    case ResetCode.TIMEOUT:
+      return 504;
+    case ResetCode.FORBIDDEN:
+      return 403;
+    case ResetCode.LIMIT:
+    case ResetCode.GOING_AWAY:
+      return 503;
+    default:
+      return 502;
+  }
+}
+
+/** Maps any failure to (status, Fluidity-Error reason, message). */
+function classify(e: unknown): { status: number; reason: string; message: string } {
+  if (e instanceof HttpError) {
+    return {
+      status: e.status,
+      reason: e.status === 502 ? "bad-origin-response" : "bad-request",
+      message: e.message,
+    };
+  }
+  if (e instanceof TooLargeError) {
+    return { status: 431, reason: "head-too-large", message: e.message };
+  }
+  if (e instanceof StreamResetError) {
+    return { status: statusForReset(e.code), reason: resetCodeName(e.code), message: e.reason };
+  }
+  if (e instanceof NoTunnelError) return { status: 503, reason: "no-tunnel", message: e.message };
+  if (e instanceof TruncatedBodyError) {
+    return { status: 502, reason: "truncated", message: e.message };
+  }
+  return { status: 502, reason: "internal", message: (e as Error)?.message ?? String(e) };
+}
+
+interface Upstream {
+  authority: string;
+  stream: TunnelStream;
+  reader: Reader;
+  reusable: boolean;
+}
+
+function streamReader(stream: TunnelStream): Reader {
+  return new Reader(() => stream.read());
+}
+
+/** Resets the stream with TIMEOUT if the server has not accepted it in time. */
+function armOpenTimeout(stream: TunnelStream, ms: number): void {
+  const t = setTimeout(() => {
+    if (!stream.isOpen) {
+      stream.reset(
+        ResetCode.TIMEOUT,
+        `the server did not reach ${stream.target} within ${ms / 1000}s`,
+      );
+    }
+  }, ms);
+  stream.opened.then(() => clearTimeout(t), () => clearTimeout(t));
+  stream.done.then(() => clearTimeout(t));
+}
+
+class ClientConnection {
+  readonly #conn: Deno.TcpConn;
+  readonly #o: HttpProxyOptions;
+  readonly #log: Logger;
+  readonly #reader: Reader;
+  #upstream: Upstream | undefined;
+  #responseStarted = false;
+  #closed = false;
+
+  constructor(conn: Deno.TcpConn, o: HttpProxyOptions, log: Logger) {
+    this.#conn = conn;
+    this.#o = o;
+    this.#log = log;
+    this.#reader = new Reader(connSource(conn));
+  }
+
+  #close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    try {
+      this.#conn.close();
+    } catch { /* already closed */ }
+  }
+
+  async #send(bytes: Uint8Array): Promise<void> {
+    await writeAll(this.#conn, bytes);
+  }
+
+  async #sendError(e: unknown): Promise<void> {
+    const c = classify(e);
+    this.#log.info("request failed", { status: c.status, reason: c.reason, error: c.message });
+    if (this.#responseStarted || this.#closed) return;
+    this.#responseStarted = true;
+    await this.#send(errorResponse(c.status, c.reason, c.message)).catch(() => {});
+  }
+
+  async run(): Promise<void> {
+    try {
+      let first = true;
+      for (;;) {
+        this.#responseStarted = false;
+        const head = await this.#readHead(first);
+        if (head === null) break;
+        first = false;
+        const req = parseRequestHead(head);
+        if (this.#o.authorize && !this.#o.authorize(req)) {
+          this.#responseStarted = true;
+          await this.#send(
+            errorResponse(
+              407,
+              "proxy-auth",
+              "proxy authentication required",
+              'Proxy-Authenticate: Basic realm="fluidity"\r\n',
+            ),
+          );
+          break;
+        }
+        if (req.method === "CONNECT") {
+          await this.#connect(req);
+          break;
+        }
+        if (!(await this.#request(req))) break;
+      }
+    } catch (e) {
+      await this.#sendError(e);
+    } finally {
+      if (this.#upstream) this.#dropUpstream();
+      this.#close();
+    }
+  }
+
+  /** Reads a request head within the head (first) or idle (keep-alive) timeout. */
+  async #readHead(first: boolean): Promise<Uint8Array | null> {
+    const ms = first ? this.#o.headTimeoutMs : this.#o.idleTimeoutMs;
+    let timedOut = false;
+    const t = setTimeout(() => {
+      timedOut = true;
+      const finish = first
+        ? this.#send(
+          errorResponse(408, "head-timeout", `no complete request head within ${ms / 1000}s`),
+        )
+        : Promise.resolve();
+      this.#responseStarted = true;
+      finish.catch(() => {}).finally(() => this.#close());
+    }, ms);
+    try {
+      return await this.#reader.readHead(this.#o.maxHeadSize);
+    } catch (e) {
+      if (timedOut || this.#closed) return null;
+      if (e instanceof TooLargeError || e instanceof HttpError) throw e;
+      return null; // client went away mid-head
+    } finally {
+      clearTimeout(t);
+    }
+  }
+
+  #dropUpstream(): void {
+    const up = this.#upstream!;
+    this.#upstream = undefined;
+    up.stream.reset(ResetCode.CANCEL, "client done");
+  }
+
+  async #openUpstream(authority: string): Promise<Upstream> {
+    const stream = await this.#o.openStream(authority);
+    armOpenTimeout(stream, this.#o.openTimeoutMs);
+    return { authority, stream, reader: streamReader(stream), reusable: false };
+  }
+
+  /** One absolute-form request; returns whether the client connection stays open. */
+  async #request(req: RequestHead): Promise<boolean> {
+    const target = parseAbsoluteTarget(req.target);
+    const head = originRequestHead(req, target.path);
+    let up = this.#upstream;
+    const reused = up !== undefined && up.authority === target.authority && up.reusable;
+    if (!reused) {
+      if (up) this.#dropUpstream();
+      up = this.#upstream = await this.#openUpstream(target.authority);
+    }
+    up = up!;
+    up.reusable = false;
+    await up.stream.write(head);
+
+    let bodyError: unknown;
+    let bodyFinished = false;
+    const body = copyBody(this.#reader, req.framing, (c) => up!.stream.write(c)).then(
+      () => (bodyFinished = true),
+      (e) => {
+        bodyError = e;
+        bodyFinished = true;
+      },
+    );
+
+    let resHead: Uint8Array | null;
+    try {
+      resHead = await up.reader.readHead(256 * 1024);
+    } catch (e) {
+      if (e instanceof TooLargeError) throw new HttpError(502, "origin response head too large");
+      throw e;
+    }
+    if (resHead === null && reused && req.framing.kind === "none") {
+      // The origin closed an idle keep-alive connection just as we reused it: retry once.
+      this.#log.debug("reused upstream closed; retrying on a new stream", {
+        target: target.authority,
+      });
+      this.#dropUpstream();
+      up = this.#upstream = await this.#openUpstream(target.authority);
+      await up.stream.write(head);
+      resHead = await up.reader.readHead(256 * 1024);
+    }
+    if (resHead === null) {
+      if (bodyError) throw bodyError;
+      throw new HttpError(502, `${target.authority} closed the connection without a response`);
+    }
+    let res = parseResponseHead(resHead);
+    while (res.status >= 100 && res.status < 200 && res.status !== 101) {
+      this.#responseStarted = true;
+      await this.#send(resHead);
+      resHead = await up.reader.readHead(256 * 1024);
+      if (resHead === null) throw new HttpError(502, "origin closed after an interim response");
+      res = parseResponseHead(resHead);
+    }
+    if (res.status === 101) {
+      this.#responseStarted = true;
+      await this.#send(resHead);
+      await body; // an upgrade request has no body; make sure nothing is in flight
+      await this.#rawPipe(up);
+      return false;
+    }
+    const framing = responseFraming(res, req.method);
+    this.#responseStarted = true;
+    await this.#send(resHead);
+    await copyBody(up.reader, framing, (c) => writeAll(this.#conn, c));
+    if (!bodyFinished) {
+      // The origin answered before the request body was complete: the rest of it
+      // cannot be told apart from a next request, so this connection ends here.
+      this.#dropUpstream();
+      return false;
+    }
+    await body;
+    if (bodyError) throw bodyError;
+    const originKeepAlive = framing.kind !== "close" && !res.connection.has("close") &&
+      (res.version === "HTTP/1.1" || res.connection.has("keep-alive"));
+    up.reusable = originKeepAlive && !up.reader.ended;
+    if (!up.reusable) this.#dropUpstream();
+    return clientKeepAlive(req) && framing.kind !== "close" && !res.connection.has("close");
+  }
+
+  async #connect(req: RequestHead): Promise<void> {
+    const target = parseAuthority(req.target);
+    const up = await this.#openUpstream(target.authority);
+    this.#upstream = up;
+    await up.stream.opened; // 200 only after the server's dial succeeded
+    this.#responseStarted = true;
+    await this.#send(latin1ToBytes("HTTP/1.1 200 Connection Established\r\n\r\n"));
+    await this.#rawPipe(up);
+  }
+
+  /** Bytes both ways until both sides finish; any error tears both down. */
+  async #rawPipe(up: Upstream): Promise<void> {
+    const stream = up.stream;
+    const fail = (e: unknown) => {
+      if (!(e instanceof StreamResetError)) {
+        stream.reset(ResetCode.CANCEL, `client connection error: ${(e as Error)?.message}`);
+      }
+      this.#close();
+    };
+    const upward = (async () => {
+      for (let c = await this.#reader.chunk(); c !== null; c = await this.#reader.chunk()) {
+        await stream.write(c);
+      }
+      stream.closeWrite();
+    })().catch(fail);
+    const downward = (async () => {
+      for (let c = await up.reader.chunk(); c !== null; c = await up.reader.chunk()) {
+        await writeAll(this.#conn, c);
+      }
+      await this.#conn.closeWrite().catch(() => {});
+    })().catch(fail);
+    await Promise.all([upward, downward]);
+    this.#upstream = undefined;
+  }
+}
+
+/** Starts the proxy listener. */
+export function startHttpProxy(listen: string, o: HttpProxyOptions): HttpProxy {
+  const { host, port } = parseHostPort(listen);
+  const listener = Deno.listen({ hostname: host, port, transport: "tcp" });
+  const addr = listener.addr as Deno.NetAddr;
+  const address = addr.hostname.includes(":")
+    ? `[${addr.hostname}]:${addr.port}`
+    : `${addr.hostname}:${addr.port}`;
+  const live = new Set<Deno.TcpConn>();
+  let closing = false;
+
+  (async () => {
+    for (;;) {
+      let conn: Deno.TcpConn;
+      try {
+        conn = await listener.accept();
+      } catch (e) {
+        if (closing) return;
+        o.logger.warn("accept failed", { error: (e as Error).message });
+        await new Promise((r) => setTimeout(r, 50));
+        continue;
+      }
+      try {
+        conn.setNoDelay(true);
+      } catch { /* closed already */ }
+      if (live.size >= o.maxConnections) {
+        writeAll(
+          conn,
+          errorResponse(
+            503,
+            "too-many-connections",
+            `more than ${o.maxConnections} client connections`,
+          ),
+        )
+          .catch(() => {}).finally(() => conn.close());
+        continue;
+      }
+      live.add(conn);
+      const remote = conn.remoteAddr as Deno.NetAddr;
+      const log = o.logger.child({ client: `${remote.hostname}:${remote.port}` });
+      new ClientConnection(conn, o, log).run().catch((e) =>
+        log.warn("client handler failed", { error: String(e) })
+      )
+        .finally(() => live.delete(conn));
+    }
+  })();
+
+  return {
+    address,
+    get connections() {
+      return live.size;
+    },
+    close() {
+      closing = true;
+      listener.close();
+      for (const c of live) {
+        try {
+          c.close();
+        } catch { /* closed */ }
+      }
+      live.clear();
+      return Promise.resolve();
+    },
+  };
+}
