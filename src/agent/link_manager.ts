@@ -116,14 +116,14 @@ export class LinkManager {
         throw new NoTunnelError(`no tunnel to the server within ${Math.round(waitMs / 100) / 10}s`);
       }
       await new Promise<void>((resolve) => {
+        const waiters = this.#waiters;
         const t = setTimeout(done, left);
-        const self = this;
         function done() {
           clearTimeout(t);
-          self.#waiters.delete(done);
+          waiters.delete(done);
           resolve();
         }
-        this.#waiters.add(done);
+        waiters.add(done);
       });
     }
   }

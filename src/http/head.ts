@@ -169,6 +169,7 @@ export function parseRequestHead(bytes: Uint8Array, maxHeaders = 256): RequestHe
   if (version !== "HTTP/1.1" && version !== "HTTP/1.0") {
     throw new HttpError(505, `HTTP version ${version} is not supported`);
   }
+  // deno-lint-ignore no-control-regex
   if (target === "" || /[\x00-\x20\x7f]/.test(target)) {
     throw new HttpError(400, "invalid request target");
   }
