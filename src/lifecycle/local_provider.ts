@@ -187,6 +187,9 @@ export function createLocalProvider(opts: LocalProviderOptions): LocalProvider {
       };
       if (child.expectedExit) {
         clog.info("server child exited", { code: status.code, signal: status.signal });
+      } else if (status.success) {
+        // e.g. Ctrl-C in a terminal reaches the child's process group first
+        clog.info("server child exited on its own; reporting stopped", { code: status.code });
       } else {
         clog.warn("server child exited unexpectedly; reporting stopped", {
           code: status.code,
