@@ -53,7 +53,7 @@ export async function discoverServer(
 ): Promise<{ host: string; port: number }> {
   const now = opts.now ?? Date.now;
   const pause = opts.sleep ?? abortableSleep;
-  const signal = opts.signal;
+  const outer = opts.signal;
   const initial = Math.max(1, opts.initialPollMs ?? 500);
   const max = Math.max(initial, opts.maxPollMs ?? 5000);
   const log = opts.logger;
@@ -67,45 +67,66 @@ export async function discoverServer(
   let lastError: unknown;
   let needWake = true;
 
-  while (true) {
-    signal?.throwIfAborted();
-    try {
-      if (needWake) {
-        const w = await client.wake(signal);
-        needWake = false;
-        log?.info("lifecycle wake", { status: w.status, runningCount: w.runningCount });
+  // One signal for every call and pause: aborted by the caller, or at the
+  // deadline, so a hung or slowly retrying call cannot overrun wakeTimeoutMs.
+  const TIMEOUT = Symbol("wake timeout");
+  const ctrl = new AbortController();
+  const signal = ctrl.signal;
+  const onOuterAbort = () => ctrl.abort(outer!.reason);
+  if (outer?.aborted) throw outer.reason;
+  outer?.addEventListener("abort", onOuterAbort, { once: true });
+  const stopDeadline = new AbortController();
+  pause(opts.wakeTimeoutMs, stopDeadline.signal).then(() => ctrl.abort(TIMEOUT), () => {});
+  const timeout = () =>
+    new DiscoveryTimeoutError(opts.wakeTimeoutMs, lastStatus, { cause: lastError });
+
+  try {
+    while (true) {
+      if (signal.aborted) throw signal.reason === TIMEOUT ? timeout() : signal.reason;
+      try {
+        if (needWake) {
+          const w = await client.wake(signal);
+          needWake = false;
+          log?.info("lifecycle wake", { status: w.status, runningCount: w.runningCount });
+        }
+        const q = await client.query(signal);
+        lastStatus = q.status;
+        if (q.status === "running" && q.publicIp) {
+          log?.info("server discovered", {
+            host: q.publicIp,
+            port: q.port,
+            elapsedMs: elapsed(),
+          });
+          return { host: q.publicIp, port: q.port };
+        }
+        if (q.status === "stopped") {
+          // Stopped while we wait (crashed, or killed by someone else): ask again.
+          log?.warn("server reported stopped while waiting, waking it again");
+          needWake = true;
+        } else {
+          log?.debug("waiting for the server", { status: q.status, elapsedMs: elapsed() });
+        }
+      } catch (e) {
+        if (signal.aborted) continue; // reported at the top of the loop
+        if (!(e instanceof LifecycleError) || !e.transient) throw e;
+        lastError = e;
+        log?.warn("lifecycle call failed, will retry", { error: e.message });
       }
-      const q = await client.query(signal);
-      lastStatus = q.status;
-      if (q.status === "running" && q.publicIp) {
-        log?.info("server discovered", {
-          host: q.publicIp,
-          port: q.port,
-          elapsedMs: elapsed(),
-        });
-        return { host: q.publicIp, port: q.port };
+      const remaining = opts.wakeTimeoutMs - elapsed();
+      if (remaining <= 0) throw timeout();
+      const wait = Math.min(delay, remaining);
+      try {
+        await pause(wait, signal);
+      } catch (e) {
+        if (signal.aborted) continue;
+        throw e;
       }
-      if (q.status === "stopped") {
-        // Stopped while we wait (crashed, or killed by someone else): ask again.
-        log?.warn("server reported stopped while waiting, waking it again");
-        needWake = true;
-      } else {
-        log?.debug("waiting for the server", { status: q.status, elapsedMs: elapsed() });
-      }
-    } catch (e) {
-      if (signal?.aborted) throw signal.reason;
-      if (!(e instanceof LifecycleError) || !e.transient) throw e;
-      lastError = e;
-      log?.warn("lifecycle call failed, will retry", { error: e.message });
+      slept += wait;
+      delay = Math.min(delay * 2, max);
     }
-    const remaining = opts.wakeTimeoutMs - elapsed();
-    if (remaining <= 0) {
-      throw new DiscoveryTimeoutError(opts.wakeTimeoutMs, lastStatus, { cause: lastError });
-    }
-    const wait = Math.min(delay, remaining);
-    await pause(wait, signal);
-    slept += wait;
-    delay = Math.min(delay * 2, max);
+  } finally {
+    stopDeadline.abort();
+    outer?.removeEventListener("abort", onOuterAbort);
   }
 }
 

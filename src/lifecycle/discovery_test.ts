@@ -71,7 +71,9 @@ Deno.test("discoverServer() wakes, polls with doubling capped delays, returns th
   });
   await t.clock.runAllAsync();
   assert.deepEqual(await p, { host: "203.0.113.9", port: 8443 });
-  assert.deepEqual(t.sleeps, [500, 1000, 2000, 4000, 5000, 5000]);
+  // the first sleep is the deadline, the rest are polls
+  assert.deepEqual(t.sleeps, [180_000, 500, 1000, 2000, 4000, 5000, 5000]);
+  assert.equal(t.clock.countTimers(), 0, "the deadline timer is cancelled");
   assert.deepEqual(calls, ["wake", ...Array(7).fill("query")]);
 });
 
@@ -80,7 +82,8 @@ Deno.test("discoverServer() returns at once when the server is already running",
   const { client } = scriptedClient([running]);
   const r = await discoverServer(client, { wakeTimeoutMs: 1000, now: t.now, sleep: t.sleep });
   assert.deepEqual(r, { host: "203.0.113.9", port: 8443 });
-  assert.deepEqual(t.sleeps, []);
+  assert.deepEqual(t.sleeps, [1000]);
+  assert.equal(t.clock.countTimers(), 0);
 });
 
 Deno.test("discoverServer() treats running without an IP as not ready", async () => {
@@ -111,23 +114,58 @@ Deno.test("discoverServer() throws DiscoveryTimeoutError after wakeTimeoutMs", a
   await t.clock.runAllAsync();
   await check;
   // 500+1000+2000+4000+5000+5000 = 17500, then the 2500 left
-  assert.deepEqual(t.sleeps, [500, 1000, 2000, 4000, 5000, 5000, 2500]);
+  assert.deepEqual(t.sleeps, [20_000, 500, 1000, 2000, 4000, 5000, 5000, 2500]);
   assert.equal(t.clock.now - 1_000_000, 20_000);
-  assert.equal(calls.filter((c) => c === "query").length, 8);
+  assert.equal(calls.filter((c) => c === "query").length, 7);
 });
 
 Deno.test("discoverServer() stays bounded with a frozen clock", async () => {
-  const t = fakeClock();
+  const polls: number[] = [];
   const { client } = scriptedClient(() => starting);
   await assert.rejects(
     discoverServer(client, {
       wakeTimeoutMs: 10_000,
       now: () => 0,
-      sleep: (ms) => (t.sleeps.push(ms), Promise.resolve()),
+      // polls return at once; the deadline timer never fires on its own
+      sleep: (ms, signal) => {
+        if (ms >= 10_000) {
+          return new Promise((_, reject) =>
+            signal?.addEventListener("abort", () => reject(signal.reason), { once: true })
+          );
+        }
+        polls.push(ms);
+        return Promise.resolve();
+      },
     }),
     DiscoveryTimeoutError,
   );
-  assert.equal(t.sleeps.reduce((a, b) => a + b, 0), 10_000);
+  assert.equal(polls.reduce((a, b) => a + b, 0), 10_000);
+});
+
+Deno.test("discoverServer() times out at the deadline even while a call hangs", async () => {
+  const t = fakeClock();
+  let aborted = false;
+  const client: LifecycleClient = {
+    wake: () => Promise.resolve({ status: "waking", desiredCount: 1, runningCount: 0 }),
+    query: (signal) =>
+      new Promise((_, reject) =>
+        signal?.addEventListener("abort", () => {
+          aborted = true;
+          reject(signal.reason);
+        }, { once: true })
+      ),
+    kill: () => Promise.resolve({ status: "killed", desiredCount: 0 }),
+  };
+  const p = discoverServer(client, { wakeTimeoutMs: 5000, now: t.now, sleep: t.sleep });
+  const check = assert.rejects(p, (e) => {
+    assert.ok(e instanceof DiscoveryTimeoutError);
+    assert.equal(e.lastStatus, "unknown");
+    return true;
+  });
+  await t.clock.runAllAsync();
+  await check;
+  assert.ok(aborted, "the hung call was aborted");
+  assert.equal(t.clock.now - 1_000_000, 5000);
 });
 
 Deno.test("discoverServer() wakes again when the server reports stopped", async () => {
@@ -167,7 +205,8 @@ Deno.test("discoverServer() fails at once on a non-transient error (wrong API ke
     (e) => e === forbidden,
   );
   assert.deepEqual(calls, ["wake"]);
-  assert.deepEqual(t.sleeps, []);
+  assert.deepEqual(t.sleeps, [60_000], "only the deadline timer, then cancelled");
+  assert.equal(t.clock.countTimers(), 0);
 });
 
 Deno.test("discoverServer() timing out after transient errors keeps the cause", async () => {
