@@ -3,8 +3,9 @@
  * text itself (the `FLUIDITY_TLS_CERT`, `FLUIDITY_TLS_KEY` and
  * `FLUIDITY_TLS_CA` variables hold PEM text on Fargate).
  */
-import "reflect-metadata";
-import * as x509 from "@peculiar/x509";
+// node:crypto's X509Certificate, not @peculiar/x509: the agent and server load
+// this module at start, and the x509 library's import costs ~20 MB of RSS.
+import { X509Certificate } from "node:crypto";
 import { ConfigError } from "../errors.ts";
 
 const BLOCK = /-----BEGIN ([A-Z0-9 ]+)-----([\s\S]*?)-----END \1-----/g;
@@ -58,7 +59,7 @@ function problem(text: string, kind: "certificate" | "private key"): string | un
     }
     for (const b of certs) {
       try {
-        new x509.X509Certificate(b.der);
+        new X509Certificate(b.der);
       } catch {
         return "holds a PEM certificate block that does not parse as X.509";
       }

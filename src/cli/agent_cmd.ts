@@ -45,7 +45,7 @@ export function validateAgentConfig(cfg: AgentConfig): void {
 }
 
 export interface AgentRunOptions {
-  /** Called once the proxy listens (tests, `fluidity local`). */
+  /** Called once the proxy listens, instead of printing the ready line (`fluidity local`). */
   onReady?: (info: { proxy: string; health?: string }) => void;
   logger?: Logger;
 }
@@ -87,9 +87,11 @@ export async function runAgent(
     isFatal: (e) =>
       e instanceof DiscoveryTimeoutError || (e instanceof LifecycleError && !e.transient),
   });
-  const health = agent.healthAddress ? ` (health http://${agent.healthAddress})` : "";
-  ctx.out(`fluidity agent: proxy listening on ${agent.proxyAddress}${health}`);
-  opts.onReady?.({ proxy: agent.proxyAddress, health: agent.healthAddress });
+  if (opts.onReady) opts.onReady({ proxy: agent.proxyAddress, health: agent.healthAddress });
+  else {
+    const health = agent.healthAddress ? ` (health http://${agent.healthAddress})` : "";
+    ctx.out(`fluidity agent: proxy listening on ${agent.proxyAddress}${health}`);
+  }
   const fatal = await Promise.race([untilAborted(ctx.signal).then(() => undefined), agent.fatal]);
   log.info(fatal ? "stopping after a fatal error" : "shutting down");
   await agent.shutdown(fatal ? 0 : 2000);

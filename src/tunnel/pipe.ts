@@ -4,6 +4,7 @@
  */
 import { ResetCode } from "./frames.ts";
 import { StreamResetError, type TunnelStream } from "./stream.ts";
+import { connSource } from "../http/reader.ts";
 
 /** The subset of `Deno.Conn` the pipes use (also implemented by buffered wrappers). */
 export interface ByteConn {
@@ -13,8 +14,6 @@ export interface ByteConn {
   close(): void;
 }
 
-const CHUNK = 64 * 1024;
-
 /** Writes all of `data` to `conn`. */
 export async function writeAll(conn: ByteConn, data: Uint8Array): Promise<void> {
   let off = 0;
@@ -23,13 +22,11 @@ export async function writeAll(conn: ByteConn, data: Uint8Array): Promise<void> 
 
 /** conn → stream until EOF (then FIN). Throws on errors of either side. */
 export async function copyConnToStream(conn: ByteConn, stream: TunnelStream): Promise<number> {
-  const buf = new Uint8Array(CHUNK);
+  const next = connSource(conn);
   let total = 0;
-  for (;;) {
-    const n = await conn.read(buf);
-    if (n === null) break;
-    total += n;
-    await stream.write(buf.subarray(0, n));
+  for (let c = await next(); c !== null; c = await next()) {
+    total += c.length;
+    await stream.write(c);
   }
   stream.closeWrite();
   return total;
