@@ -11,6 +11,7 @@ import { API_FUNCTIONS, LAMBDA_ENV, SCHEDULED_FUNCTIONS } from "../lambdas/lifec
 import { FUNCTIONS } from "../scripts/layer.ts";
 import { SERVER_FIELDS } from "../src/config/server_config.ts";
 import { envName } from "../src/config/schema.ts";
+import { METRICS_NAMESPACE } from "../src/server/cloudwatch_emitter.ts";
 
 const INFRA = new URL("../infra/", import.meta.url);
 
@@ -277,8 +278,10 @@ Deno.test("IAM: the task role may only put metrics in the server's namespace", (
   assert.equal(stmts.length, 1);
   const s = stmts[0]!.s;
   assert.equal(s["Action"], "cloudwatch:PutMetricData");
-  // DESIGN.md: namespace "Fluidity" (also the aws provider's default).
-  assert.deepEqual(s["Condition"], { StringEquals: { "cloudwatch:namespace": "Fluidity" } });
+  // The namespace the server's emitter writes (and the aws provider reads by default).
+  assert.deepEqual(s["Condition"], {
+    StringEquals: { "cloudwatch:namespace": METRICS_NAMESPACE },
+  });
 });
 
 Deno.test("IAM: Lambda roles reach only the one cluster/service, and only what each function calls", () => {
