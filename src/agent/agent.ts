@@ -18,6 +18,17 @@ import { type HttpProxy, startHttpProxy } from "./http_proxy.ts";
 import type { Socket } from "node:net";
 import type { RequestHead } from "../http/head.ts";
 
+/** Process memory as Prometheus rows. */
+export function memoryRows(prefix: string): Array<[string, string, string, number]> {
+  const m = Deno.memoryUsage();
+  return [
+    [`${prefix}_memory_rss_bytes`, "gauge", "resident set size", m.rss],
+    [`${prefix}_memory_heap_used_bytes`, "gauge", "V8 heap used", m.heapUsed],
+    [`${prefix}_memory_heap_total_bytes`, "gauge", "V8 heap total", m.heapTotal],
+    [`${prefix}_memory_external_bytes`, "gauge", "memory outside the V8 heap (buffers)", m.external],
+  ];
+}
+
 export interface AgentDeps {
   logger: Logger;
   pems: AgentPems;
@@ -138,6 +149,7 @@ export async function startAgent(cfg: AgentConfig, deps: AgentDeps): Promise<Run
               "requests refused with 503 no tunnel",
               counters.noTunnel,
             ],
+            ...memoryRows("fluidity_agent"),
           ].map(([n, t, h, v]) => `# HELP ${n} ${h}\n# TYPE ${n} ${t}\n${n} ${v}`).join("\n") +
             "\n",
         ),
