@@ -25,7 +25,12 @@ export function memoryRows(prefix: string): Array<[string, string, string, numbe
     [`${prefix}_memory_rss_bytes`, "gauge", "resident set size", m.rss],
     [`${prefix}_memory_heap_used_bytes`, "gauge", "V8 heap used", m.heapUsed],
     [`${prefix}_memory_heap_total_bytes`, "gauge", "V8 heap total", m.heapTotal],
-    [`${prefix}_memory_external_bytes`, "gauge", "memory outside the V8 heap (buffers)", m.external],
+    [
+      `${prefix}_memory_external_bytes`,
+      "gauge",
+      "memory outside the V8 heap (buffers)",
+      m.external,
+    ],
   ];
 }
 
@@ -164,10 +169,10 @@ export async function startAgent(cfg: AgentConfig, deps: AgentDeps): Promise<Run
     links,
     openStream,
     fatal,
-    shutdown(drainMs = 0) {
+    shutdown(drainMs = cfg.drainTimeoutMs) {
       shut ??= (async () => {
-        await proxy.close();
-        await links.close(drainMs);
+        await proxy.close(drainMs);
+        await links.close(0);
         await health?.close();
       })();
       return shut;

@@ -42,7 +42,11 @@ export interface HttpProxy {
   address: string;
   /** Client connections open now. */
   readonly connections: number;
-  close(): Promise<void>;
+  /**
+   * Stops accepting; idle keep-alive connections close at once, busy ones may
+   * finish their exchange for up to `drainMs`, then everything is closed.
+   */
+  close(drainMs?: number): Promise<void>;
 }
 
 const STATUS_TEXT: Record<number, string> = {
@@ -144,15 +148,27 @@ class ClientConnection {
   readonly #o: HttpProxyOptions;
   readonly #log: Logger;
   readonly #reader: Reader;
+  readonly #draining: () => boolean;
   #upstream: Upstream | undefined;
   #responseStarted = false;
   #closed = false;
+  /** Between a request head and the end of its exchange. */
+  busy = false;
+  readonly done: Promise<void>;
+  #resolveDone!: () => void;
 
-  constructor(conn: Deno.TcpConn, o: HttpProxyOptions, log: Logger) {
+  constructor(conn: Deno.TcpConn, o: HttpProxyOptions, log: Logger, draining: () => boolean) {
     this.#conn = conn;
     this.#o = o;
     this.#log = log;
+    this.#draining = draining;
     this.#reader = new Reader(connSource(conn));
+    this.done = new Promise((r) => (this.#resolveDone = r));
+  }
+
+  /** Closes the client connection now (drain over, or idle at shutdown). */
+  abort(): void {
+    this.#close();
   }
 
   #close(): void {
@@ -180,8 +196,11 @@ class ClientConnection {
       let first = true;
       for (;;) {
         this.#responseStarted = false;
+        this.busy = false;
+        if (this.#draining()) break;
         const head = await this.#readHead(first);
         if (head === null) break;
+        this.busy = true;
         first = false;
         const req = parseRequestHead(head);
         if (this.#o.authorize && !this.#o.authorize(req)) {
@@ -207,6 +226,8 @@ class ClientConnection {
     } finally {
       if (this.#upstream) this.#dropUpstream();
       this.#close();
+      this.busy = false;
+      this.#resolveDone();
     }
   }
 
@@ -323,6 +344,13 @@ class ClientConnection {
       (res.version === "HTTP/1.1" || res.connection.has("keep-alive"));
     up.reusable = originKeepAlive && !up.reader.ended;
     if (!up.reusable) this.#dropUpstream();
+    else {
+      // An idle kept stream must not hold a draining server link open.
+      const kept = up;
+      kept.stream.linkUnusable.then(() => {
+        if (this.#upstream === kept && kept.reusable) this.#dropUpstream();
+      });
+    }
     return clientKeepAlive(req) && framing.kind !== "close" && !res.connection.has("close");
   }
 
@@ -370,7 +398,7 @@ export function startHttpProxy(listen: string, o: HttpProxyOptions): HttpProxy {
   const address = addr.hostname.includes(":")
     ? `[${addr.hostname}]:${addr.port}`
     : `${addr.hostname}:${addr.port}`;
-  const live = new Set<Deno.TcpConn>();
+  const live = new Map<Deno.TcpConn, ClientConnection>();
   let closing = false;
 
   (async () => {
@@ -399,12 +427,11 @@ export function startHttpProxy(listen: string, o: HttpProxyOptions): HttpProxy {
           .catch(() => {}).finally(() => conn.close());
         continue;
       }
-      live.add(conn);
       const remote = conn.remoteAddr as Deno.NetAddr;
       const log = o.logger.child({ client: `${remote.hostname}:${remote.port}` });
-      new ClientConnection(conn, o, log).run().catch((e) =>
-        log.warn("client handler failed", { error: String(e) })
-      )
+      const client = new ClientConnection(conn, o, log, () => closing);
+      live.set(conn, client);
+      client.run().catch((e) => log.warn("client handler failed", { error: String(e) }))
         .finally(() => live.delete(conn));
     }
   })();
@@ -414,16 +441,27 @@ export function startHttpProxy(listen: string, o: HttpProxyOptions): HttpProxy {
     get connections() {
       return live.size;
     },
-    close() {
-      closing = true;
-      listener.close();
-      for (const c of live) {
-        try {
-          c.close();
-        } catch { /* closed */ }
+    async close(drainMs = 0) {
+      if (!closing) {
+        closing = true;
+        listener.close();
       }
+      for (const c of live.values()) if (!c.busy) c.abort();
+      const busy = [...live.values()];
+      if (busy.length && drainMs > 0) {
+        o.logger.info("draining client connections", {
+          connections: busy.length,
+          timeoutSeconds: drainMs / 1000,
+        });
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        await Promise.race([
+          Promise.all(busy.map((c) => c.done)),
+          new Promise((r) => (timer = setTimeout(r, drainMs))),
+        ]);
+        clearTimeout(timer);
+      }
+      for (const c of live.values()) c.abort();
       live.clear();
-      return Promise.resolve();
     },
   };
 }

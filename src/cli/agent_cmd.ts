@@ -94,7 +94,7 @@ export async function runAgent(
   }
   const fatal = await Promise.race([untilAborted(ctx.signal).then(() => undefined), agent.fatal]);
   log.info(fatal ? "stopping after a fatal error" : "shutting down");
-  await agent.shutdown(fatal ? 0 : 2000);
+  await agent.shutdown(fatal ? 0 : cfg.drainTimeoutMs);
   if (
     client && cfg.lifecycle.killOnExit && !(fatal instanceof LifecycleError && !fatal.transient)
   ) {

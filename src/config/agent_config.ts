@@ -129,6 +129,14 @@ export const AGENT_FIELDS: readonly Field[] = [
     help: "how long a new request waits for a down link before 503",
   },
   {
+    key: "drain_timeout",
+    kind: "duration",
+    default: 30_000,
+    min: 0,
+    max: 3_600_000,
+    help: "on shutdown, how long in-flight requests may finish (a second signal forces)",
+  },
+  {
     key: "connect_timeout",
     kind: "duration",
     default: 15_000,
@@ -190,6 +198,7 @@ export interface AgentConfig {
   lifecycle: { url: string; apiKey: string; wakeTimeoutMs: number; killOnExit: boolean };
   reconnect: { initialMs: number; maxMs: number; rediscoverAfter: number };
   linkWaitMs: number;
+  drainTimeoutMs: number;
   connectTimeoutMs: number;
   openTimeoutMs: number;
   http: {
@@ -222,6 +231,7 @@ export function agentConfigOf(v: ConfigValues): AgentConfig {
       rediscoverAfter: v["reconnect.rediscover_after"] as number,
     },
     linkWaitMs: v["link_wait"] as number,
+    drainTimeoutMs: v["drain_timeout"] as number,
     connectTimeoutMs: v["connect_timeout"] as number,
     openTimeoutMs: v["open_timeout"] as number,
     http: {

@@ -208,6 +208,7 @@ export class Session implements StreamHost {
     this.#nextLocalId += 2;
     const s = new TunnelStream(this, id, target, this.#peer.streamWindow, false);
     s.lastActive = this.#clock.now();
+    s.linkUnusable = this.unusable;
     this.#streams.set(id, s);
     this.#recvBudget.set(id, this.#o.streamWindow);
     this.#t.write(encodeOpen(id, target));

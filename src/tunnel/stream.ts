@@ -63,6 +63,8 @@ export class TunnelStream {
   #isOpen = false;
   /** Last time a frame for this stream moved either way (ms, from the session clock). */
   lastActive = 0;
+  /** Resolves when the stream's link stops taking new streams (GOAWAY or closed). */
+  linkUnusable: Promise<void> = new Promise(() => {});
 
   constructor(host: StreamHost, id: number, target: string, sendCredit: number, accepted: boolean) {
     this.#host = host;

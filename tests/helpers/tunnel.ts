@@ -21,6 +21,12 @@ export interface TunnelOptions {
   agentArgs?: string[];
   pki?: TestPki;
   env?: Record<string, string>;
+  /** Environment for the agent only (merged over `env`). */
+  agentEnv?: Record<string, string>;
+  /** Pass --allow-private-targets to the server (default true: origins are on loopback). */
+  allowPrivateTargets?: boolean;
+  /** Connect the agent to this address instead of the server's (e.g. a relay). */
+  serverVia?: (serverAddress: string) => Promise<string>;
 }
 
 /** Starts a PKI, a server (private targets allowed) and an agent pointed at it. */
@@ -40,10 +46,11 @@ export async function startTunnel(o: TunnelOptions = {}): Promise<Tunnel> {
     `${dir}/server.key`,
     "--ca",
     `${dir}/ca.crt`,
-    "--allow-private-targets",
+    ...(o.allowPrivateTargets === false ? [] : ["--allow-private-targets"]),
     ...(o.serverArgs ?? []),
   ], { env: o.env });
   const sm = await server.waitFor(/listening on (\S+) \(health http:\/\/(\S+)\)/, 30_000, "stdout");
+  const target = o.serverVia ? await o.serverVia(sm[1]!) : sm[1]!;
   const agent = spawnFluidity([
     "agent",
     "--listen",
@@ -51,7 +58,7 @@ export async function startTunnel(o: TunnelOptions = {}): Promise<Tunnel> {
     "--health-listen",
     "127.0.0.1:0",
     "--server",
-    sm[1]!,
+    target,
     "--cert",
     `${dir}/agent.crt`,
     "--key",
@@ -59,8 +66,12 @@ export async function startTunnel(o: TunnelOptions = {}): Promise<Tunnel> {
     "--ca",
     `${dir}/ca.crt`,
     ...(o.agentArgs ?? []),
-  ], { env: o.env });
-  const am = await agent.waitFor(/proxy listening on (\S+) \(health http:\/\/(\S+)\)/, 30_000, "stdout");
+  ], { env: { ...o.env, ...o.agentEnv } });
+  const am = await agent.waitFor(
+    /proxy listening on (\S+) \(health http:\/\/(\S+)\)/,
+    30_000,
+    "stdout",
+  );
   await agent.waitFor(/tunnel up/, 30_000, "stderr");
   return {
     dir,
