@@ -160,7 +160,9 @@ export async function rawExchange(
 ): Promise<string> {
   const [host, port] = addr.replace(/^http:\/\//, "").split(":");
   const conn = await Deno.connect({ hostname: host!, port: Number(port) });
-  const bytes = typeof request === "string" ? new Uint8Array([...request].map((c) => c.charCodeAt(0))) : request;
+  const bytes = typeof request === "string"
+    ? new Uint8Array([...request].map((c) => c.charCodeAt(0)))
+    : request;
   await conn.write(bytes).catch(() => {});
   let out = "";
   const buf = new Uint8Array(65536);

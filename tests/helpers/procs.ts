@@ -42,7 +42,8 @@ export function spawnFluidity(
   }).spawn();
   const stdout: string[] = [];
   const stderr: string[] = [];
-  const watchers: Array<{ re: RegExp; stream?: string; resolve: (m: RegExpMatchArray) => void }> = [];
+  const watchers: Array<{ re: RegExp; stream?: string; resolve: (m: RegExpMatchArray) => void }> =
+    [];
   const pump = async (rs: ReadableStream<Uint8Array>, sink: string[], name: string) => {
     let buf = "";
     for await (const chunk of rs.pipeThrough(new TextDecoderStream())) {
@@ -64,7 +65,10 @@ export function spawnFluidity(
     }
     if (buf) sink.push(buf);
   };
-  const pumps = Promise.all([pump(child.stdout, stdout, "stdout"), pump(child.stderr, stderr, "stderr")]);
+  const pumps = Promise.all([
+    pump(child.stdout, stdout, "stdout"),
+    pump(child.stderr, stderr, "stderr"),
+  ]);
   const status = pumps.then(() => child.status);
   let exited = false;
   status.then(() => (exited = true));
@@ -75,7 +79,13 @@ export function spawnFluidity(
     stderr,
     status,
     waitFor(re, timeoutMs = 30_000, stream) {
-      for (const line of stream === "stderr" ? stderr : stream === "stdout" ? stdout : [...stdout, ...stderr]) {
+      for (
+        const line of stream === "stderr"
+          ? stderr
+          : stream === "stdout"
+          ? stdout
+          : [...stdout, ...stderr]
+      ) {
         const m = line.match(re);
         if (m) return Promise.resolve(m);
       }
@@ -92,9 +102,9 @@ export function spawnFluidity(
           watchers.splice(watchers.indexOf(w), 1);
           reject(
             new Error(
-              `timed out waiting for ${re} from fluidity ${args[0]}\nstdout:\n${stdout.join("\n")}\nstderr:\n${
-                stderr.slice(-30).join("\n")
-              }`,
+              `timed out waiting for ${re} from fluidity ${args[0]}\nstdout:\n${
+                stdout.join("\n")
+              }\nstderr:\n${stderr.slice(-30).join("\n")}`,
             ),
           );
         }, timeoutMs);
@@ -102,7 +112,13 @@ export function spawnFluidity(
           if (!watchers.includes(w)) return;
           watchers.splice(watchers.indexOf(w), 1);
           clearTimeout(t);
-          reject(new Error(`fluidity ${args[0]} exited before printing ${re}\nstderr:\n${stderr.slice(-30).join("\n")}`));
+          reject(
+            new Error(
+              `fluidity ${args[0]} exited before printing ${re}\nstderr:\n${
+                stderr.slice(-30).join("\n")
+              }`,
+            ),
+          );
         });
         watchers.push(w);
       });
