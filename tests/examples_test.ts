@@ -3,7 +3,7 @@
  * lists; these tests fail when they drift or stop loading.
  */
 import assert from "node:assert/strict";
-import { parseYamlConfig } from "../src/config/load.ts";
+import { parseYamlConfig } from "../src/config/yaml_parse.ts";
 import { envName, type Field, resolveConfig } from "../src/config/schema.ts";
 import { AGENT_FIELDS } from "../src/config/agent_config.ts";
 import { SERVER_FIELDS } from "../src/config/server_config.ts";

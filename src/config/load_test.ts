@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { ConfigError, exitCodeFor } from "../errors.ts";
-import { loadConfig, parseYamlConfig, readConfigFile } from "./load.ts";
+import { loadConfig, readConfigFile } from "./load.ts";
+import { parseYamlConfig } from "./yaml_parse.ts";
 import { SERVER_FIELDS } from "./server_config.ts";
 
 function assertConfigError(fn: () => unknown, pattern: RegExp): void {
