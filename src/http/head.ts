@@ -55,11 +55,17 @@ const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
 const MAX_LENGTH = Number.MAX_SAFE_INTEGER;
 
-const latin1 = new TextDecoder("latin1");
-
-/** Bytes → string with one char per byte (header bytes are not UTF-8 text). */
+/**
+ * Bytes → string with one char per byte (header bytes are not UTF-8 text).
+ * Not `TextDecoder("latin1")`: WHATWG maps that label to windows-1252, which
+ * turns 0x80–0x9F into other code points and would not round-trip.
+ */
 export function bytesToLatin1(b: Uint8Array): string {
-  return latin1.decode(b);
+  let s = "";
+  for (let i = 0; i < b.length; i += 8192) {
+    s += String.fromCharCode(...b.subarray(i, i + 8192));
+  }
+  return s;
 }
 
 /** String with one char per byte → bytes. */

@@ -59,7 +59,7 @@ export class Reader {
   /** The next chunk (at most `max` bytes), or null at end of input. */
   async chunk(max = Infinity): Promise<Uint8Array | null> {
     let c = this.#pending.shift();
-    if (!c) {
+    while (!c || c.length === 0) {
       if (this.#eof) return null;
       const got = await this.#source();
       if (got === null) {
