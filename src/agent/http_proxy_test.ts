@@ -1,0 +1,258 @@
+import assert from "node:assert/strict";
+import { silentLogger } from "../log/logger.ts";
+import { memoryPair } from "../tunnel/memory_transport.ts";
+import { Session, type SessionOptions } from "../tunnel/session.ts";
+import type { TunnelStream } from "../tunnel/stream.ts";
+import { ResetCode } from "../tunnel/frames.ts";
+import { Reader } from "../http/reader.ts";
+import {
+  errorResponse,
+  type HttpProxyOptions,
+  startHttpProxy,
+  statusForReset,
+} from "./http_proxy.ts";
+import { NoTunnelError } from "./link_manager.ts";
+
+const latin1 = new TextDecoder("latin1");
+const bytes = (s: string) => new Uint8Array([...s].map((c) => c.charCodeAt(0)));
+
+Deno.test("errorResponse() is a complete HTTP/1.1 response with a Fluidity-Error header", () => {
+  const text = latin1.decode(
+    errorResponse(502, "breaker-open", "a.example:443: open\r\nX-Evil: 1"),
+  );
+  const [head, body] = text.split("\r\n\r\n") as [string, string];
+  const lines = head.split("\r\n");
+  assert.equal(lines[0], "HTTP/1.1 502 Bad Gateway");
+  assert.ok(lines.includes("Fluidity-Error: breaker-open"));
+  assert.ok(lines.includes("Connection: close"));
+  assert.ok(
+    !lines.some((l) => l.startsWith("X-Evil")),
+    "CR/LF in the message cannot inject headers",
+  );
+  const cl = Number(/Content-Length: (\d+)/.exec(head)![1]);
+  assert.equal(new TextEncoder().encode(body).length, cl);
+  assert.equal(body, "502 Bad Gateway: a.example:443: open X-Evil: 1\n");
+  const extra = latin1.decode(
+    errorResponse(407, "proxy-auth", "auth", "Proxy-Authenticate: Basic\r\n"),
+  );
+  assert.match(extra, /^HTTP\/1\.1 407 Proxy Authentication Required\r\n/);
+  assert.match(extra, /\r\nProxy-Authenticate: Basic\r\n/);
+  assert.match(latin1.decode(errorResponse(418, "x", "y")), /^HTTP\/1\.1 418 Error\r\n/);
+});
+
+Deno.test("statusForReset() maps reset codes to proxy statuses", () => {
+  assert.equal(statusForReset(ResetCode.TIMEOUT), 504);
+  assert.equal(statusForReset(ResetCode.FORBIDDEN), 403);
+  assert.equal(statusForReset(ResetCode.LIMIT), 503);
+  assert.equal(statusForReset(ResetCode.GOING_AWAY), 503);
+  for (
+    const c of [
+      ResetCode.REFUSED,
+      ResetCode.UNREACHABLE,
+      ResetCode.DNS,
+      ResetCode.BREAKER_OPEN,
+      ResetCode.CONN_RESET,
+      ResetCode.LINK_CLOSED,
+      99,
+    ]
+  ) {
+    assert.equal(statusForReset(c), 502, String(c));
+  }
+});
+
+// ---- the proxy over an in-memory tunnel ----
+
+const base: Omit<SessionOptions, "initiator"> = {
+  streamWindow: 64 * 1024,
+  linkWindow: 256 * 1024,
+  maxFrameSize: 64 * 1024,
+  maxStreams: 100,
+  keepaliveIntervalMs: 0,
+  keepaliveTimeoutMs: 1000,
+  logger: silentLogger(),
+};
+
+/** Far side of the tunnel: a tiny origin per target name. */
+function farSide(s: TunnelStream, server: Session): void {
+  const [host] = s.target.split(":");
+  const resets: Record<string, [ResetCode, string]> = {
+    refused: [ResetCode.REFUSED, "refused:80: connection refused"],
+    forbidden: [ResetCode.FORBIDDEN, "refused by policy: 127.0.0.1 is a loopback address"],
+    slow: [ResetCode.TIMEOUT, "slow:80: no answer within 10s"],
+    broken: [ResetCode.BREAKER_OPEN, "circuit breaker open"],
+  };
+  const r = resets[host!];
+  if (r) return s.reset(r[0], r[1]);
+  server.accept(s);
+  (async () => {
+    const reader = new Reader(() => s.read());
+    if (host === "echo") {
+      // CONNECT target: echo bytes until FIN.
+      for (let c = await reader.chunk(); c !== null; c = await reader.chunk()) await s.write(c);
+      s.closeWrite();
+      return;
+    }
+    for (;;) {
+      const head = await reader.readHead(64 * 1024);
+      if (head === null) break;
+      const first = latin1.decode(head).split("\r\n")[0]!;
+      const body = `you sent: ${first}`;
+      await s.write(bytes(`HTTP/1.1 200 OK\r\nContent-Length: ${body.length}\r\n\r\n${body}`));
+    }
+    s.closeWrite();
+  })().catch(() => {});
+}
+
+async function withProxy(
+  fn: (addr: string) => Promise<void>,
+  o: Partial<HttpProxyOptions> = {},
+): Promise<void> {
+  const [ta, tb] = memoryPair();
+  const client = new Session(ta, { ...base, initiator: true });
+  const server: Session = new Session(tb, {
+    ...base,
+    initiator: false,
+    onStream: (s) => farSide(s, server),
+  });
+  await client.ready;
+  const proxy = startHttpProxy("127.0.0.1:0", {
+    openStream: (target) => {
+      if (target.startsWith("nolink:")) {
+        return Promise.reject(new NoTunnelError("no tunnel to the server within 10s"));
+      }
+      return Promise.resolve(client.open(target));
+    },
+    openTimeoutMs: 5000,
+    headTimeoutMs: 5000,
+    idleTimeoutMs: 5000,
+    maxHeadSize: 64 * 1024,
+    maxConnections: 100,
+    logger: silentLogger(),
+    ...o,
+  });
+  try {
+    await fn(proxy.address);
+  } finally {
+    await proxy.close();
+    client.destroy(new Error("test over"));
+  }
+}
+
+/** Sends `request` and reads until the proxy closes or `until` matches. */
+async function exchange(addr: string, request: string, until?: RegExp): Promise<string> {
+  const [host, port] = addr.split(":");
+  const conn = await Deno.connect({ hostname: host!, port: Number(port) });
+  await conn.write(bytes(request));
+  let out = "";
+  const buf = new Uint8Array(65536);
+  try {
+    for (;;) {
+      const n = await conn.read(buf).catch(() => null);
+      if (n === null) break;
+      out += latin1.decode(buf.subarray(0, n));
+      if (until?.test(out)) break;
+    }
+  } finally {
+    conn.close();
+  }
+  return out;
+}
+
+const statusLine = (res: string) => res.split("\r\n")[0];
+const header = (res: string, name: string) =>
+  new RegExp(`\r\n${name}: ([^\r\n]*)\r\n`, "i").exec(res)?.[1];
+
+Deno.test("HTTP proxy forwards absolute-form requests and keeps the client connection", async () => {
+  await withProxy(async (addr) => {
+    const res = await exchange(
+      addr,
+      "GET http://origin/a HTTP/1.1\r\nHost: origin\r\n\r\n" +
+        "GET http://origin/b?c HTTP/1.1\r\nHost: origin\r\nConnection: close\r\n\r\n",
+    );
+    assert.equal(
+      res,
+      "HTTP/1.1 200 OK\r\nContent-Length: 25\r\n\r\nyou sent: GET /a HTTP/1.1" +
+        "HTTP/1.1 200 OK\r\nContent-Length: 27\r\n\r\nyou sent: GET /b?c HTTP/1.1",
+    );
+  });
+});
+
+Deno.test("HTTP proxy answers malformed requests with 400/431/505 and closes", async () => {
+  await withProxy(async (addr) => {
+    const cases: Array<[string, string, string]> = [
+      ["GET http://origin/ HTTP/1.1 extra\r\n\r\n", "HTTP/1.1 400 Bad Request", "bad-request"],
+      ["GET /local HTTP/1.1\r\nHost: x\r\n\r\n", "HTTP/1.1 400 Bad Request", "bad-request"],
+      ["GET https://origin/ HTTP/1.1\r\n\r\n", "HTTP/1.1 400 Bad Request", "bad-request"],
+      [
+        "POST http://origin/ HTTP/1.1\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n",
+        "HTTP/1.1 400 Bad Request",
+        "bad-request",
+      ],
+      [
+        "GET http://origin/ HTTP/2.0\r\n\r\n",
+        "HTTP/1.1 505 HTTP Version Not Supported",
+        "bad-request",
+      ],
+      [
+        `GET http://origin/ HTTP/1.1\r\nX: ${"a".repeat(70_000)}\r\n\r\n`,
+        "HTTP/1.1 431 Request Header Fields Too Large",
+        "head-too-large",
+      ],
+      ["CONNECT origin HTTP/1.1\r\n\r\n", "HTTP/1.1 400 Bad Request", "bad-request"],
+      ["CONNECT origin:0 HTTP/1.1\r\n\r\n", "HTTP/1.1 400 Bad Request", "bad-request"],
+    ];
+    for (const [req, status, reason] of cases) {
+      const res = await exchange(addr, req);
+      assert.equal(statusLine(res), status, JSON.stringify(req.slice(0, 60)));
+      assert.equal(header(res, "Fluidity-Error"), reason);
+      assert.equal(header(res, "Connection"), "close");
+    }
+  });
+});
+
+Deno.test("HTTP proxy turns stream resets into 502/403/504 with the reason named", async () => {
+  await withProxy(async (addr) => {
+    const cases: Array<[string, string, string]> = [
+      ["refused", "HTTP/1.1 502 Bad Gateway", "refused"],
+      ["forbidden", "HTTP/1.1 403 Forbidden", "forbidden"],
+      ["slow", "HTTP/1.1 504 Gateway Timeout", "timeout"],
+      ["broken", "HTTP/1.1 502 Bad Gateway", "breaker-open"],
+      ["nolink", "HTTP/1.1 503 Service Unavailable", "no-tunnel"],
+    ];
+    for (const [host, status, reason] of cases) {
+      const res = await exchange(addr, `GET http://${host}:80/ HTTP/1.1\r\nHost: ${host}\r\n\r\n`);
+      assert.equal(statusLine(res), status, host);
+      assert.equal(header(res, "Fluidity-Error"), reason, host);
+      const c = await exchange(addr, `CONNECT ${host}:80 HTTP/1.1\r\n\r\n`);
+      assert.equal(statusLine(c), status, `CONNECT ${host}`);
+    }
+    assert.match(
+      await exchange(addr, "GET http://forbidden/ HTTP/1.1\r\n\r\n"),
+      /loopback address/,
+    );
+  });
+});
+
+Deno.test("HTTP proxy CONNECT answers 200 and then pipes bytes both ways", async () => {
+  await withProxy(async (addr) => {
+    const res = await exchange(addr, "CONNECT echo:443 HTTP/1.1\r\n\r\nping-pong", /ping-pong$/);
+    assert.equal(res, "HTTP/1.1 200 Connection Established\r\n\r\nping-pong");
+  });
+});
+
+Deno.test("HTTP proxy refuses connections past maxConnections with 503", async () => {
+  await withProxy(async (addr) => {
+    const [host, port] = addr.split(":");
+    const hold = await Deno.connect({ hostname: host!, port: Number(port) });
+    try {
+      // Make sure the first connection is accepted before the second arrives.
+      await hold.write(bytes("GET http://origin/ HTTP/1.1\r\n\r\n"));
+      await hold.read(new Uint8Array(1024));
+      const res = await exchange(addr, "GET http://origin/ HTTP/1.1\r\n\r\n");
+      assert.equal(statusLine(res), "HTTP/1.1 503 Service Unavailable");
+      assert.equal(header(res, "Fluidity-Error"), "too-many-connections");
+    } finally {
+      hold.close();
+    }
+  }, { maxConnections: 1 });
+});
