@@ -17,6 +17,10 @@ import { type LinkEvent, LinkManager, type ServerLocator } from "./link_manager.
 import { type HttpProxy, startHttpProxy } from "./http_proxy.ts";
 import type { Socket } from "node:net";
 import type { RequestHead } from "../http/head.ts";
+import { type Socks5Front, startSocks5 } from "./socks5.ts";
+import { pacRoute } from "./pac.ts";
+import { basicAuthorizer, type CredentialCheck, isLoopbackHost } from "./proxy_auth.ts";
+import { parseHostPort } from "../config/values.ts";
 
 /** Process memory as Prometheus rows. */
 export function memoryRows(prefix: string): Array<[string, string, string, number]> {
@@ -46,11 +50,15 @@ export interface AgentDeps {
   routes?: Record<string, Route>;
   /** Proxy authentication on the HTTP front. */
   authorize?: (req: RequestHead) => boolean;
+  /** Credentials for both fronts (HTTP Basic unless `authorize` is given, SOCKS5 RFC 1929). */
+  credentials?: CredentialCheck;
   onLinkEvent?: (e: LinkEvent) => void;
 }
 
 export interface RunningAgent {
   proxyAddress: string;
+  /** The SOCKS5 front, when `socks_listen` is set. */
+  socksAddress?: string;
   healthAddress?: string;
   links: LinkManager;
   /** Opens a tunnel stream (for other fronts such as SOCKS5). */
@@ -75,6 +83,7 @@ export async function startAgent(cfg: AgentConfig, deps: AgentDeps): Promise<Run
         link: cfg.link,
         logger: log,
         socketFactory: deps.socketFactory,
+        alpn: cfg.tls.alpn || undefined,
       }),
     initialBackoffMs: cfg.reconnect.initialMs,
     maxBackoffMs: cfg.reconnect.maxMs,
@@ -108,8 +117,20 @@ export async function startAgent(cfg: AgentConfig, deps: AgentDeps): Promise<Run
     maxHeadSize: cfg.http.maxHeadSize,
     maxConnections: cfg.http.maxConnections,
     logger: log,
-    authorize: deps.authorize,
+    authorize: deps.authorize ?? (deps.credentials && basicAuthorizer(deps.credentials)),
   });
+  const socks: Socks5Front | undefined = cfg.socksListen
+    ? startSocks5(cfg.socksListen, {
+      openStream,
+      openTimeoutMs: cfg.openTimeoutMs,
+      handshakeTimeoutMs: cfg.http.headTimeoutMs,
+      maxConnections: cfg.http.maxConnections,
+      logger: log,
+      authenticate: deps.credentials,
+    })
+    : undefined;
+  warnIfOpen(log, "HTTP proxy", cfg.listen, proxy.address, !!(deps.authorize ?? deps.credentials));
+  if (socks) warnIfOpen(log, "SOCKS5 proxy", cfg.socksListen, socks.address, !!deps.credentials);
 
   let health: HealthServer | undefined;
   if (cfg.healthListen) {
@@ -158,6 +179,12 @@ export async function startAgent(cfg: AgentConfig, deps: AgentDeps): Promise<Run
           ].map(([n, t, h, v]) => `# HELP ${n} ${h}\n# TYPE ${n} ${t}\n${n} ${v}`).join("\n") +
             "\n",
         ),
+      "/proxy.pac": pacRoute({
+        proxy: proxy.address,
+        socks: socks?.address,
+        proxyDomains: cfg.pac.proxyDomains,
+        direct: cfg.pac.direct,
+      }),
       ...deps.routes,
     }, log);
   }
@@ -165,17 +192,35 @@ export async function startAgent(cfg: AgentConfig, deps: AgentDeps): Promise<Run
   let shut: Promise<void> | undefined;
   return {
     proxyAddress: proxy.address,
+    socksAddress: socks?.address,
     healthAddress: health?.address,
     links,
     openStream,
     fatal,
     shutdown(drainMs = cfg.drainTimeoutMs) {
       shut ??= (async () => {
-        await proxy.close(drainMs);
+        await Promise.all([proxy.close(drainMs), socks?.close()]);
         await links.close(0);
         await health?.close();
       })();
       return shut;
     },
   };
+}
+
+/** A front reachable from other machines without credentials lets anyone use the tunnel: say so loudly. */
+function warnIfOpen(
+  log: Logger,
+  front: string,
+  listen: string,
+  address: string,
+  authenticated: boolean,
+): void {
+  if (authenticated || isLoopbackHost(parseHostPort(listen).host)) return;
+  log.warn(
+    `WARNING: the ${front} listens on ${address}, reachable from other machines, WITHOUT ` +
+      "authentication: anyone who can connect can use the tunnel. Set proxy_auth.users or " +
+      "proxy_auth.file, or listen on 127.0.0.1",
+    { listen: address },
+  );
 }

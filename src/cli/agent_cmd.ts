@@ -5,6 +5,9 @@ import { parseHostPort } from "../config/values.ts";
 import { ConfigError } from "../errors.ts";
 import type { Logger } from "../log/logger.ts";
 import { startAgent } from "../agent/agent.ts";
+import { loadCredentials } from "../agent/proxy_auth.ts";
+import { upstreamSocketFactory } from "../agent/upstream_proxy.ts";
+import { checkPacConfig } from "../agent/pac.ts";
 import type { ServerLocator } from "../agent/link_manager.ts";
 import {
   createLifecycleClient,
@@ -80,16 +83,26 @@ export async function runAgent(
         discoverServer(c, { wakeTimeoutMs: cfg.lifecycle.wakeTimeoutMs, signal, logger: log }),
     };
   }
+  checkPacConfig(cfg.pac);
+  const credentials = await loadCredentials(cfg.proxyAuth);
+  // HTTPS_PROXY / NO_PROXY come from ctx.env, like everything else from the environment.
+  const socketFactory = upstreamSocketFactory(cfg.upstreamProxy, ctx.env, {
+    timeoutMs: cfg.connectTimeoutMs,
+    logger: log,
+  });
   const agent = await startAgent(cfg, {
     logger: log,
     pems,
     locator,
+    credentials,
+    socketFactory,
     isFatal: (e) =>
       e instanceof DiscoveryTimeoutError || (e instanceof LifecycleError && !e.transient),
   });
   if (opts.onReady) opts.onReady({ proxy: agent.proxyAddress, health: agent.healthAddress });
   else {
     const health = agent.healthAddress ? ` (health http://${agent.healthAddress})` : "";
+    if (agent.socksAddress) ctx.out(`fluidity agent: SOCKS5 listening on ${agent.socksAddress}`);
     ctx.out(`fluidity agent: proxy listening on ${agent.proxyAddress}${health}`);
   }
   const fatal = await Promise.race([untilAborted(ctx.signal).then(() => undefined), agent.fatal]);

@@ -184,6 +184,69 @@ export const AGENT_FIELDS: readonly Field[] = [
     max: 1_000_000,
     help: "most concurrent client connections",
   },
+  // -- corporate networks (issue 9) --
+  {
+    key: "tls.alpn",
+    kind: "string",
+    default: "fluidity/1",
+    help: "ALPN protocol id offered to the server (match the server's tls.alpn; empty = none)",
+  },
+  {
+    key: "proxy_auth.users",
+    kind: "list",
+    default: [],
+    secret: true,
+    help: 'credentials for the HTTP and SOCKS5 fronts, "user:password" each (empty = no auth)',
+  },
+  {
+    key: "proxy_auth.file",
+    kind: "string",
+    default: "",
+    help: "htpasswd-style file of user:password lines (plain, {SHA} or $apr1$ MD5)",
+  },
+  {
+    key: "pac.proxy_domains",
+    kind: "list",
+    default: [],
+    help:
+      "host patterns /proxy.pac sends through the agent (*.example.com, .example.com; empty = all)",
+  },
+  {
+    key: "pac.direct",
+    kind: "list",
+    default: [],
+    help:
+      "hosts, domain suffixes and IPv4 CIDRs /proxy.pac sends DIRECT (besides plain names and loopback)",
+  },
+  {
+    key: "upstream_proxy.url",
+    kind: "string",
+    default: "",
+    flag: "upstream-proxy",
+    secret: true,
+    help:
+      "HTTP proxy for the link, http://[user:pass@]host:port (empty = HTTPS_PROXY; none = direct)",
+  },
+  {
+    key: "upstream_proxy.auth",
+    kind: "enum",
+    values: ["auto", "basic", "ntlm"],
+    default: "auto",
+    help:
+      "proxy authentication: auto (as the proxy asks, NTLM first), basic or ntlm (sent at once)",
+  },
+  {
+    key: "upstream_proxy.domain",
+    kind: "string",
+    default: "",
+    help: "NTLM domain (or give the user as DOMAIN\\user in the URL)",
+  },
+  {
+    key: "upstream_proxy.no_proxy",
+    kind: "list",
+    default: [],
+    help: "server hosts reached directly, NO_PROXY syntax (NO_PROXY also applies to HTTPS_PROXY)",
+  },
   ...linkFields(),
   ...LOG_FIELDS,
 ];
@@ -194,7 +257,7 @@ export interface AgentConfig {
   healthListen: string;
   server: string;
   serverName: string;
-  tls: { cert: string; key: string; ca: string };
+  tls: { cert: string; key: string; ca: string; alpn: string };
   lifecycle: { url: string; apiKey: string; wakeTimeoutMs: number; killOnExit: boolean };
   reconnect: { initialMs: number; maxMs: number; rediscoverAfter: number };
   linkWaitMs: number;
@@ -209,6 +272,14 @@ export interface AgentConfig {
   };
   link: LinkConfig;
   log: { level: LogLevel; format: LogFormat };
+  proxyAuth: { users: string[]; file: string };
+  pac: { proxyDomains: string[]; direct: string[] };
+  upstreamProxy: {
+    url: string;
+    auth: "auto" | "basic" | "ntlm";
+    domain: string;
+    noProxy: string[];
+  };
 }
 
 export function agentConfigOf(v: ConfigValues): AgentConfig {
@@ -218,7 +289,12 @@ export function agentConfigOf(v: ConfigValues): AgentConfig {
     healthListen: v["health_listen"] as string,
     server: v["server"] as string,
     serverName: v["server_name"] as string,
-    tls: { cert: v["tls.cert"] as string, key: v["tls.key"] as string, ca: v["tls.ca"] as string },
+    tls: {
+      cert: v["tls.cert"] as string,
+      key: v["tls.key"] as string,
+      ca: v["tls.ca"] as string,
+      alpn: v["tls.alpn"] as string,
+    },
     lifecycle: {
       url: v["lifecycle.url"] as string,
       apiKey: v["lifecycle.api_key"] as string,
@@ -242,5 +318,13 @@ export function agentConfigOf(v: ConfigValues): AgentConfig {
     },
     link: linkConfigOf(v),
     log: { level: v["log.level"] as LogLevel, format: v["log.format"] as LogFormat },
+    proxyAuth: { users: v["proxy_auth.users"] as string[], file: v["proxy_auth.file"] as string },
+    pac: { proxyDomains: v["pac.proxy_domains"] as string[], direct: v["pac.direct"] as string[] },
+    upstreamProxy: {
+      url: v["upstream_proxy.url"] as string,
+      auth: v["upstream_proxy.auth"] as "auto" | "basic" | "ntlm",
+      domain: v["upstream_proxy.domain"] as string,
+      noProxy: v["upstream_proxy.no_proxy"] as string[],
+    },
   };
 }
