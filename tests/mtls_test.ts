@@ -1,0 +1,270 @@
+/**
+ * mTLS refusals against real `fluidity server` / `fluidity agent` processes.
+ *
+ * Server side: node:tls clients with no certificate, a certificate from
+ * another CA, an expired one, a serverAuth-only one, and a TLS 1.2 client are
+ * refused (no HELLO frame ever arrives); a valid agent certificate gets the
+ * server's HELLO. Agent side: the agent pins the private CA, so it refuses a
+ * server certified by another CA even when the system trust includes that
+ * CA; and an agent with an expired certificate says it was likely rejected.
+ */
+import assert from "node:assert/strict";
+import { Buffer } from "node:buffer";
+import * as tls from "node:tls";
+import { makeTestPki, type TestPki, writeTestPki } from "../src/certs/test_pki.ts";
+import { type Proc, spawnFluidity } from "./helpers/procs.ts";
+import { rawExchange, startHttpOrigin } from "./helpers/origins.ts";
+
+const HEADER_SIZE = 9;
+const HELLO = 0;
+
+interface ServerHandle {
+  proc: Proc;
+  host: string;
+  port: number;
+  dir: string;
+}
+
+/** A real server; `serverPem` replaces its certificate (the CA it trusts for agents stays `pki.ca`). */
+async function startServer(
+  pki: TestPki,
+  serverPem = pki.server,
+): Promise<ServerHandle> {
+  const dir = await Deno.makeTempDir({ prefix: "fluidity-mtls-" });
+  await writeTestPki(pki, dir);
+  await Deno.writeTextFile(`${dir}/server.crt`, serverPem.certPem);
+  await Deno.writeTextFile(`${dir}/server.key`, serverPem.keyPem, { mode: 0o600 });
+  await Deno.writeTextFile(`${dir}/other-ca.crt`, pki.otherCa.certPem);
+  const proc = spawnFluidity([
+    "server",
+    "--listen",
+    "127.0.0.1:0",
+    "--cert",
+    `${dir}/server.crt`,
+    "--key",
+    `${dir}/server.key`,
+    "--ca",
+    `${dir}/ca.crt`,
+    "--allow-private-targets",
+  ]);
+  const m = await proc.waitFor(/listening on 127\.0\.0\.1:(\d+)/, 30_000, "stdout");
+  return { proc, host: "127.0.0.1", port: Number(m[1]), dir };
+}
+
+async function stopServer(s: ServerHandle): Promise<void> {
+  await s.proc.stop();
+  await Deno.remove(s.dir, { recursive: true }).catch(() => {});
+}
+
+interface Outcome {
+  /** The client's handshake completed (TLS 1.3 clients may see this before a rejection). */
+  handshake: boolean;
+  /** First frame header, if 9 bytes arrived. */
+  header?: Uint8Array;
+  /** How the connection ended without a header: error message or "closed". */
+  end?: string;
+}
+
+/**
+ * Connects a node:tls client and waits until either a full 9-byte frame
+ * header arrives or the connection errors/closes. `boundMs` only turns a
+ * hang into a failure; it is not how the outcome is decided.
+ */
+function tryLink(s: ServerHandle, opts: tls.ConnectionOptions, boundMs = 20_000): Promise<Outcome> {
+  return new Promise((resolve, reject) => {
+    const out: Outcome = { handshake: false };
+    let buf = Buffer.alloc(0);
+    const sock = tls.connect({
+      host: s.host,
+      port: s.port,
+      servername: "fluidity-server",
+      rejectUnauthorized: true,
+      minVersion: "TLSv1.2",
+      ...opts,
+    });
+    const done = (end?: string) => {
+      clearTimeout(t);
+      if (end !== undefined && out.header === undefined) out.end = end;
+      sock.removeAllListeners();
+      sock.on("error", () => {});
+      sock.destroy();
+      resolve(out);
+    };
+    const t = setTimeout(() => {
+      sock.destroy();
+      reject(new Error(`no frame and no close within ${boundMs} ms (${JSON.stringify(out)})`));
+    }, boundMs);
+    sock.on("secureConnect", () => (out.handshake = true));
+    sock.on("data", (d: Buffer) => {
+      buf = Buffer.concat([buf, d]);
+      if (buf.length >= HEADER_SIZE) {
+        out.header = new Uint8Array(buf.subarray(0, HEADER_SIZE));
+        done();
+      }
+    });
+    sock.on("error", (e: Error & { code?: string }) => done(`${e.code ?? ""} ${e.message}`));
+    sock.on("close", () => done("closed"));
+  });
+}
+
+function assertRefused(o: Outcome, what: string): void {
+  assert.equal(o.header, undefined, `${what}: a frame arrived from the server`);
+  assert.ok(o.end, `${what}: no error or close`);
+}
+
+Deno.test("server: mTLS refuses bad clients and sends HELLO to a valid agent", async (t) => {
+  const pki = await makeTestPki();
+  const s = await startServer(pki);
+  const ca = [pki.ca.certPem];
+  try {
+    await t.step("valid agent certificate: the first frame is HELLO on stream 0", async () => {
+      const o = await tryLink(s, { ca, cert: pki.agent.certPem, key: pki.agent.keyPem });
+      assert.ok(o.handshake);
+      assert.ok(o.header, `no frame: ${o.end}`);
+      assert.equal(o.header[3], HELLO, "frame type");
+      assert.deepEqual([...o.header.subarray(5, 9)], [0, 0, 0, 0], "stream id");
+      const length = (o.header[0]! << 16) | (o.header[1]! << 8) | o.header[2]!;
+      assert.ok(length > 0 && length < 1024, `HELLO length ${length}`);
+    });
+
+    await t.step("no client certificate: refused", async () => {
+      assertRefused(await tryLink(s, { ca }), "no cert");
+    });
+
+    await t.step("certificate from another CA: refused", async () => {
+      const o = await tryLink(s, { ca, cert: pki.otherAgent.certPem, key: pki.otherAgent.keyPem });
+      assertRefused(o, "other CA");
+    });
+
+    await t.step("expired certificate: refused", async () => {
+      const o = await tryLink(s, {
+        ca,
+        cert: pki.expiredAgent.certPem,
+        key: pki.expiredAgent.keyPem,
+      });
+      assertRefused(o, "expired");
+    });
+
+    await t.step("serverAuth-only certificate: refused", async () => {
+      const o = await tryLink(s, {
+        ca,
+        cert: pki.serverAuthOnlyAgent.certPem,
+        key: pki.serverAuthOnlyAgent.keyPem,
+      });
+      assertRefused(o, "serverAuth-only");
+    });
+
+    await t.step("TLS 1.2 client with a valid certificate: refused in the handshake", async () => {
+      const o = await tryLink(s, {
+        ca,
+        cert: pki.agent.certPem,
+        key: pki.agent.keyPem,
+        maxVersion: "TLSv1.2",
+      });
+      assertRefused(o, "TLS 1.2");
+      assert.equal(o.handshake, false, "a TLS 1.2 handshake completed");
+    });
+
+    await t.step("the server still serves a valid agent afterwards", async () => {
+      const o = await tryLink(s, { ca, cert: pki.agent.certPem, key: pki.agent.keyPem });
+      assert.equal(o.header?.[3], HELLO, `no HELLO: ${o.end}`);
+    });
+
+    // Every refusal is logged by the server (5 refused handshakes).
+    await s.proc.waitFor(/TLS handshake refused/, 10_000);
+  } finally {
+    await stopServer(s);
+  }
+});
+
+function spawnAgent(
+  s: ServerHandle,
+  cert: string,
+  key: string,
+  env: Record<string, string> = {},
+): Proc {
+  return spawnFluidity([
+    "agent",
+    "--listen",
+    "127.0.0.1:0",
+    "--server",
+    `${s.host}:${s.port}`,
+    "--cert",
+    cert,
+    "--key",
+    key,
+    "--ca",
+    `${s.dir}/ca.crt`,
+  ], { env: { FLUIDITY_LINK_WAIT: "1s", ...env } });
+}
+
+Deno.test("agent: refuses a server certified by another CA even when the system trusts that CA", async () => {
+  const pki = await makeTestPki();
+  const s = await startServer(pki, pki.otherServer);
+  const origin = await startHttpOrigin({
+    cert: pki.otherServer.certPem,
+    key: pki.otherServer.keyPem,
+  });
+  const trustOther = {
+    DENO_CERT: `${s.dir}/other-ca.crt`,
+    NODE_EXTRA_CA_CERTS: `${s.dir}/other-ca.crt`,
+  };
+  let agent: Proc | undefined;
+  try {
+    // Control: with that environment, a Deno process does trust otherCa by default.
+    const probe = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "eval",
+        `const r = await fetch(${JSON.stringify(origin.url + "/echo")}); console.log(r.status);`,
+      ],
+      env: trustOther,
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    assert.equal(
+      new TextDecoder().decode(probe.stdout).trim(),
+      "200",
+      `otherCa is not system-trusted in the probe: ${new TextDecoder().decode(probe.stderr)}`,
+    );
+
+    agent = spawnAgent(s, `${s.dir}/agent.crt`, `${s.dir}/agent.key`, trustOther);
+    const m = await agent.waitFor(/proxy listening on (\S+)/, 30_000, "stdout");
+    await agent.waitFor(/certificate this agent does not trust/, 30_000, "stderr");
+    assert.ok(
+      !agent.stderr.some((l) => /tunnel up/.test(l)),
+      `the agent accepted the server:\n${agent.stderr.join("\n")}`,
+    );
+    const res = await rawExchange(
+      m[1]!,
+      "GET http://127.0.0.1:9/ HTTP/1.1\r\nHost: 127.0.0.1:9\r\nConnection: close\r\n\r\n",
+      { timeoutMs: 20_000 },
+    );
+    assert.match(res, /^HTTP\/1\.1 503 /);
+    assert.match(res, /\r\nFluidity-Error: no-tunnel\r\n/i);
+    // the server saw the agent abort the handshake; no link came up
+    assert.ok(!s.proc.stderr.some((l) => /link up/.test(l)), "the server logged a link");
+  } finally {
+    await agent?.stop();
+    await origin.close();
+    await stopServer(s);
+  }
+});
+
+Deno.test("agent: with an expired certificate it logs that the certificate was likely rejected", async () => {
+  const pki = await makeTestPki();
+  const s = await startServer(pki);
+  const cert = `${s.dir}/expired.crt`, key = `${s.dir}/expired.key`;
+  await Deno.writeTextFile(cert, pki.expiredAgent.certPem);
+  await Deno.writeTextFile(key, pki.expiredAgent.keyPem, { mode: 0o600 });
+  const agent = spawnAgent(s, cert, key);
+  try {
+    const m = await agent.waitFor(/cannot connect to the server.*/, 30_000, "stderr");
+    assert.match(m[0], /likely rejected/);
+    assert.match(m[0], /certificate/);
+    await s.proc.waitFor(/TLS handshake refused/, 10_000);
+    assert.ok(!agent.stderr.some((l) => /tunnel up/.test(l)));
+  } finally {
+    await agent.stop();
+    await stopServer(s);
+  }
+});
