@@ -8,6 +8,7 @@ import type { TunnelStream } from "../tunnel/stream.ts";
 import {
   type HealthServer,
   json,
+  memoryRows,
   type Route,
   startHealthServer,
   text,
@@ -21,22 +22,6 @@ import { type Socks5Front, startSocks5 } from "./socks5.ts";
 import { pacRoute } from "./pac.ts";
 import { basicAuthorizer, type CredentialCheck, isLoopbackHost } from "./proxy_auth.ts";
 import { parseHostPort } from "../config/values.ts";
-
-/** Process memory as Prometheus rows. */
-export function memoryRows(prefix: string): Array<[string, string, string, number]> {
-  const m = Deno.memoryUsage();
-  return [
-    [`${prefix}_memory_rss_bytes`, "gauge", "resident set size", m.rss],
-    [`${prefix}_memory_heap_used_bytes`, "gauge", "V8 heap used", m.heapUsed],
-    [`${prefix}_memory_heap_total_bytes`, "gauge", "V8 heap total", m.heapTotal],
-    [
-      `${prefix}_memory_external_bytes`,
-      "gauge",
-      "memory outside the V8 heap (buffers)",
-      m.external,
-    ],
-  ];
-}
 
 export interface AgentDeps {
   logger: Logger;

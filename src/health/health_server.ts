@@ -55,3 +55,19 @@ export function json(body: unknown, status = 200): Response {
 export function text(body: string, contentType = "text/plain; version=0.0.4"): Response {
   return new Response(body, { headers: { "content-type": contentType } });
 }
+
+/** Process memory as Prometheus rows: name, type, help, value. */
+export function memoryRows(prefix: string): Array<[string, string, string, number]> {
+  const m = Deno.memoryUsage();
+  return [
+    [`${prefix}_memory_rss_bytes`, "gauge", "resident set size", m.rss],
+    [`${prefix}_memory_heap_used_bytes`, "gauge", "V8 heap used", m.heapUsed],
+    [`${prefix}_memory_heap_total_bytes`, "gauge", "V8 heap total", m.heapTotal],
+    [
+      `${prefix}_memory_external_bytes`,
+      "gauge",
+      "memory outside the V8 heap (buffers)",
+      m.external,
+    ],
+  ];
+}

@@ -1,5 +1,6 @@
 /** How to run this same `fluidity` again as a child process. */
 import { fileURLToPath as fromFileUrl } from "node:url";
+import { RUNTIME_FLAGS } from "../runtime_flags.ts";
 
 export interface SelfCommandOptions {
   /** Default `Deno.execPath()`. */
@@ -10,8 +11,8 @@ export interface SelfCommandOptions {
 
 /**
  * The argv that runs `fluidity <args>` with the same program as this process:
- * a compiled binary → `[execPath, ...args]`; under `deno run` →
- * `[execPath, "run", "-A", <absolute path of main.ts>, ...args]`.
+ * a compiled binary → `[execPath, ...args]` (its runtime flags are baked in);
+ * under `deno run` → `[execPath, "run", "-A", ...RUNTIME_FLAGS, <main.ts>, ...args]`.
  *
  * @example
  * ```ts
@@ -24,7 +25,7 @@ export function fluidityCommand(args: string[], options: SelfCommandOptions = {}
   const mainUrl = options.mainUrl ?? new URL("../../main.ts", import.meta.url).href;
   if (isCompiled(execPath, mainUrl)) return [execPath, ...args];
   const main = mainUrl.startsWith("file:") ? fromFileUrl(mainUrl) : mainUrl;
-  return [execPath, "run", "-A", main, ...args];
+  return [execPath, "run", "-A", ...RUNTIME_FLAGS, main, ...args];
 }
 
 /** `deno compile` binaries carry their modules under a virtual `deno-compile-` dir and are not named `deno`. */

@@ -1,13 +1,16 @@
 import assert from "node:assert/strict";
 import { fileURLToPath as fromFileUrl } from "node:url";
 import { fluidityCommand } from "./self_command.ts";
+import { RUNTIME_FLAGS } from "../runtime_flags.ts";
 
-Deno.test("fluidityCommand() under deno run is deno run -A <abs main.ts> args", () => {
+Deno.test("fluidityCommand() under deno run is deno run -A <runtime flags> <abs main.ts> args", () => {
   const argv = fluidityCommand(["server", "--help"]);
   assert.equal(argv[0], Deno.execPath());
   assert.deepEqual(argv.slice(1, 3), ["run", "-A"]);
-  assert.equal(argv[3], fromFileUrl(new URL("../../main.ts", import.meta.url)));
-  assert.deepEqual(argv.slice(4), ["server", "--help"]);
+  const n = RUNTIME_FLAGS.length;
+  assert.deepEqual(argv.slice(3, 3 + n), [...RUNTIME_FLAGS]);
+  assert.equal(argv[3 + n], fromFileUrl(new URL("../../main.ts", import.meta.url)));
+  assert.deepEqual(argv.slice(4 + n), ["server", "--help"]);
 });
 
 Deno.test("fluidityCommand() for a compiled binary is the binary itself", () => {

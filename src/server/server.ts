@@ -16,7 +16,13 @@ import { pipeBoth } from "../tunnel/pipe.ts";
 import { CircuitBreaker } from "./breaker.ts";
 import { createDialer, type Dialer, DialError, splitTarget } from "./dialer.ts";
 import { ServerMetrics } from "./metrics.ts";
-import { type HealthServer, json, startHealthServer, text } from "../health/health_server.ts";
+import {
+  type HealthServer,
+  json,
+  memoryRows,
+  startHealthServer,
+  text,
+} from "../health/health_server.ts";
 
 export interface ServerPems {
   cert: string;
@@ -204,11 +210,12 @@ export async function startServer(cfg: ServerConfig, deps: ServerDeps): Promise<
       "/healthz": () => json(metrics.health({ stopping, breakersOpen: breaker.openCount() })),
       "/metrics": () =>
         text(
-          metrics.prometheus([[
-            "fluidity_breakers_open",
-            "targets failing fast",
-            breaker.openCount(),
-          ]]),
+          metrics.prometheus([
+            ["fluidity_breakers_open", "targets failing fast", breaker.openCount()],
+            ...memoryRows("fluidity_server").map(([n, , h, v]) =>
+              [n, h, v] as [string, string, number]
+            ),
+          ]),
         ),
     }, log);
   }

@@ -3,6 +3,8 @@
  * line on stdout (never a fixed sleep), read RSS, stop with a signal.
  */
 
+import { fluidityCommand } from "../../src/lifecycle/self_command.ts";
+
 export const MAIN = new URL("../../main.ts", import.meta.url).pathname;
 
 export interface Proc {
@@ -31,8 +33,10 @@ export function spawnFluidity(
   args: string[],
   opts: { env?: Record<string, string>; cwd?: string } = {},
 ): Proc {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--quiet", MAIN, ...args],
+  // Exactly how the product starts itself (runtime flags included).
+  const [cmd, ...argv] = fluidityCommand(args);
+  const child = new Deno.Command(cmd!, {
+    args: argv,
     stdout: "piped",
     stderr: "piped",
     stdin: "null",
