@@ -11,6 +11,7 @@
  * internet; the release workflow (.github/workflows/release.yml) runs it where
  * that works.
  */
+import { RUNTIME_FLAGS } from "../src/runtime_flags.ts";
 
 /** The release targets, as `deno compile --target` names them. */
 export const TARGETS = [
@@ -30,7 +31,17 @@ export function outputPath(target: Target): string {
 
 /** The `deno` arguments that build one target. */
 export function compileArgs(target: Target): string[] {
-  return ["compile", "-A", "--target", target, "--output", outputPath(target), "main.ts"];
+  // The runtime flags are baked into the binary (see src/runtime_flags.ts).
+  return [
+    "compile",
+    "-A",
+    ...RUNTIME_FLAGS,
+    "--target",
+    target,
+    "--output",
+    outputPath(target),
+    "main.ts",
+  ];
 }
 
 /** Targets selected by the command line; throws a `TypeError` on anything else. */

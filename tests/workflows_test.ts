@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import YAML from "yaml";
 import { compileArgs, outputPath, parseTargets, TARGETS } from "../scripts/compile.ts";
+import { RUNTIME_FLAGS } from "../src/runtime_flags.ts";
 
 const ROOT = new URL("../", import.meta.url);
 
@@ -131,10 +132,16 @@ Deno.test("compile.ts builds dist/fluidity-<target> from main.ts", () => {
   assert.deepEqual(compileArgs("aarch64-unknown-linux-gnu"), [
     "compile",
     "-A",
+    ...RUNTIME_FLAGS,
     "--target",
     "aarch64-unknown-linux-gnu",
     "--output",
     "dist/fluidity-aarch64-unknown-linux-gnu",
     "main.ts",
   ]);
+});
+
+Deno.test("deno task start runs with the same runtime flags as the binaries", async () => {
+  const tasks = JSON.parse(await Deno.readTextFile(new URL("../deno.json", import.meta.url))).tasks;
+  assert.equal(tasks.start, `deno run -A ${RUNTIME_FLAGS.join(" ")} main.ts local`);
 });
