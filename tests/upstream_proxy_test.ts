@@ -187,11 +187,30 @@ Deno.test("e2e upstream proxy: no credentials for a Basic proxy, and a proxy tha
   }
 });
 
-Deno.test("e2e ALPN: the agent offers tls.alpn and the server announces it", async () => {
+Deno.test("e2e ALPN: the agent offers tls.alpn, the server announces it; a mismatch is named", async () => {
   const tunnel = await startTunnel();
+  const other = spawnFluidity([
+    "agent",
+    "--listen",
+    "127.0.0.1:0",
+    "--server",
+    tunnel.serverAddress,
+    "--cert",
+    `${tunnel.dir}/agent.crt`,
+    "--key",
+    `${tunnel.dir}/agent.key`,
+    "--ca",
+    `${tunnel.dir}/ca.crt`,
+  ], { env: { FLUIDITY_TLS_ALPN: "other/1" } });
   try {
-    await tunnel.server.waitFor(/link up.*fluidity\/1/, 10_000, "stderr");
+    await tunnel.server.waitFor(/link up.*alpn=fluidity\/1/, 10_000, "stderr");
+    await other.waitFor(
+      /cannot connect to the server.*refused the ALPN protocol \\?"other\/1\\?": tls.alpn must be the same/,
+      20_000,
+      "stderr",
+    );
   } finally {
+    await other.stop();
     await tunnel.close();
   }
 });

@@ -98,7 +98,11 @@ export async function dialLink(host: string, port: number, o: LinkDialOptions): 
     s.once("error", (e: Error) => {
       clearTimeout(timer);
       s.destroy();
-      reject(new LinkDialError(describeTlsError(e, addr, o.serverName), false, { cause: e }));
+      const msg = o.alpn && /NoApplicationProtocol|no.application.protocol/i.test(e.message)
+        ? `the server at ${addr} refused the ALPN protocol "${o.alpn}": tls.alpn must be ` +
+          `the same on the agent and the server (${e.message})`
+        : describeTlsError(e, addr, o.serverName);
+      reject(new LinkDialError(msg, false, { cause: e }));
     });
   });
   const session = new Session(socketTransport(sock as unknown as Socket), {

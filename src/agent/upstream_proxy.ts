@@ -122,14 +122,13 @@ export function noProxyMatches(
     let e = raw.trim().toLowerCase();
     if (!e) continue;
     if (e === "*") return true;
-    const pm = /^(.*?)(?::(\d+))?$/.exec(e.startsWith("[") ? e.replace(/^\[(.*)\]/, "$1") : e)!;
-    if (!e.startsWith("[") && e.split(":").length > 2) {
-      // A bare IPv6 address: no port part.
-    } else if (pm[2] !== undefined) {
-      if (Number(pm[2]) !== port) continue;
-      e = pm[1]!;
-    }
-    e = e.replace(/^\[|\]$/g, "").replace(/^\*?\./, ".");
+    let portPart: string | undefined;
+    const bracketed = /^\[([^\]]+)\](?::(\d+))?$/.exec(e);
+    if (bracketed) [e, portPart] = [bracketed[1]!, bracketed[2]];
+    else if (e.split(":").length === 2) [e, portPart] = e.split(":") as [string, string];
+    // (more than one colon: a bare IPv6 address, no port)
+    if (portPart !== undefined && portPart !== "" && Number(portPart) !== port) continue;
+    e = e.replace(/^\*?\./, ".");
     const cidr = /^([\d.]+)\/(\d{1,2})$/.exec(e);
     if (cidr) {
       const net = ipv4ToInt(cidr[1]!);
@@ -326,7 +325,9 @@ function workstationName(): string {
 /**
  * Opens a TCP connection to `proxy`, asks it to `CONNECT host:port`,
  * authenticating as needed, and resolves with the socket positioned at the
- * first byte from the server (ready for `tls.connect({ socket })`).
+ * first byte from the server (ready for `tls.connect({ socket })`). The
+ * socket is handed over paused, with any bytes read past the proxy's answer
+ * pushed back, so nothing is lost before its new owner reads.
  */
 export async function connectViaProxy(
   proxy: UpstreamProxy,
