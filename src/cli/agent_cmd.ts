@@ -34,6 +34,7 @@ export const AGENT_SPEC: CommandSpec = {
 
 /** Checks the settings that depend on each other. */
 export function validateAgentConfig(cfg: AgentConfig): void {
+  checkPacConfig(cfg.pac);
   if (!cfg.server && !cfg.lifecycle.url) {
     throw new ConfigError(
       "agent: no server to connect to: set server (--server HOST:PORT) for a static server, " +
@@ -61,6 +62,12 @@ export async function runAgent(
 ): Promise<number> {
   validateAgentConfig(cfg);
   const log = opts.logger ?? commandLogger(cfg.log, ctx);
+  const credentials = await loadCredentials(cfg.proxyAuth);
+  // HTTPS_PROXY / NO_PROXY come from ctx.env, like everything else from the environment.
+  const socketFactory = upstreamSocketFactory(cfg.upstreamProxy, ctx.env, {
+    timeoutMs: cfg.connectTimeoutMs,
+    logger: log,
+  });
   const pems = {
     cert: await loadPem(cfg.tls.cert, "tls.cert (--cert, FLUIDITY_TLS_CERT)", "certificate"),
     key: await loadPem(cfg.tls.key, "tls.key (--key, FLUIDITY_TLS_KEY)", "private key"),
@@ -83,13 +90,6 @@ export async function runAgent(
         discoverServer(c, { wakeTimeoutMs: cfg.lifecycle.wakeTimeoutMs, signal, logger: log }),
     };
   }
-  checkPacConfig(cfg.pac);
-  const credentials = await loadCredentials(cfg.proxyAuth);
-  // HTTPS_PROXY / NO_PROXY come from ctx.env, like everything else from the environment.
-  const socketFactory = upstreamSocketFactory(cfg.upstreamProxy, ctx.env, {
-    timeoutMs: cfg.connectTimeoutMs,
-    logger: log,
-  });
   const agent = await startAgent(cfg, {
     logger: log,
     pems,
