@@ -186,7 +186,7 @@ export function upstreamProxyRouter(
     } catch (e) {
       throw new TypeError(`environment ${name}: ${(e as Error).message}`);
     }
-    envNoProxy = env["no_proxy"] ?? env["NO_PROXY"] ?? "";
+    envNoProxy = env["no_proxy"] || env["NO_PROXY"] || "";
   }
   const fromEnv = !s.url;
   return {
