@@ -21,6 +21,11 @@ export function socketTransport(sock: Socket): Transport {
   const gc = (globalThis as { gc?: Gc }).gc;
   let sinceGc = 0;
   let minors = 0;
+  let corked = false;
+  const uncork = () => {
+    corked = false;
+    sock.uncork();
+  };
   // Chunks that wait in a stream's window survive into the old generation:
   // every 8th collection is a full one (a few ms on this small heap).
   const collect = (n: number) => {
@@ -32,7 +37,15 @@ export function socketTransport(sock: Socket): Transport {
   sock.on("error", (e: Error) => (lastError = e));
   return {
     write(bytes) {
-      if (!sock.destroyed && sock.writable) sock.write(bytes);
+      if (sock.destroyed || !sock.writable) return;
+      // Frames written in the same tick leave as one write (one TLS record
+      // where they fit): OPEN + the request head, OPEN_OK + the response.
+      if (!corked) {
+        corked = true;
+        sock.cork();
+        queueMicrotask(uncork);
+      }
+      sock.write(bytes);
       collect(bytes.length);
     },
     end() {
