@@ -1,6 +1,7 @@
 /**
- * The agent: the HTTP proxy front (and later SOCKS5) on top of a link
- * manager that keeps one mTLS link to the server, plus /healthz and /metrics.
+ * The agent: the HTTP proxy front (and the SOCKS5 front when enabled) on top
+ * of a link manager that keeps one mTLS link to the server, plus /healthz,
+ * /metrics and /proxy.pac.
  */
 import type { Logger } from "../log/logger.ts";
 import type { AgentConfig } from "../config/agent_config.ts";
