@@ -12,6 +12,7 @@
 import YAML from "yaml";
 import { AGENT_FIELDS } from "../src/config/agent_config.ts";
 import { SERVER_FIELDS } from "../src/config/server_config.ts";
+import { DEPLOY_FIELDS } from "../src/config/deploy_config.ts";
 import { envName, type Field } from "../src/config/schema.ts";
 import { formatDuration, formatSize } from "../src/config/values.ts";
 
@@ -104,12 +105,18 @@ function renderNodes(nodes: Node[], depth: number): string[] {
 }
 
 /** One example file: a header, then every field at its default with its help as a comment. */
-export function exampleYaml(role: "agent" | "server"): string {
-  const fields = role === "agent" ? AGENT_FIELDS : SERVER_FIELDS;
-  const source = role === "agent" ? "agent_config.ts" : "server_config.ts";
+export function exampleYaml(role: "agent" | "server" | "deploy"): string {
+  // deploy (issue 8): DEPLOY_FIELDS, used by `fluidity deploy up|down|status`.
+  const fields = role === "agent"
+    ? AGENT_FIELDS
+    : role === "server"
+    ? SERVER_FIELDS
+    : DEPLOY_FIELDS;
+  const source = `${role}_config.ts`;
+  const command = role === "deploy" ? "deploy up" : role;
   const header = [
     `# Fluidity ${role} configuration: every setting, shown at its default.`,
-    `# Use it with: fluidity ${role} --config ${role}.yaml`,
+    `# Use it with: fluidity ${command} --config ${role}.yaml`,
     "#",
     `# Copy this file to ${role}.yaml and keep only the settings you change.`,
     "# Precedence: defaults < this file < FLUIDITY_* environment variables < flags.",
@@ -175,6 +182,7 @@ export const OUTPUTS: ReadonlyArray<{
 }> = [
   { path: "agent.example.yaml", kind: "examples", render: () => exampleYaml("agent") },
   { path: "server.example.yaml", kind: "examples", render: () => exampleYaml("server") },
+  { path: "deploy.example.yaml", kind: "examples", render: () => exampleYaml("deploy") },
   { path: "docs/configuration.md", kind: "docs", render: renderDocs },
 ];
 
