@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import YAML from "yaml";
 import { compileArgs, outputPath, parseTargets, TARGETS } from "../scripts/compile.ts";
 import { RUNTIME_FLAGS } from "../src/runtime_flags.ts";
+import { LAZY_MODULES } from "../src/lazy_modules.ts";
 
 const ROOT = new URL("../", import.meta.url);
 
@@ -133,6 +134,7 @@ Deno.test("compile.ts builds dist/fluidity-<target> from main.ts", () => {
     "compile",
     "-A",
     ...RUNTIME_FLAGS,
+    ...LAZY_MODULES.flatMap((m) => ["--include", m]),
     "--target",
     "aarch64-unknown-linux-gnu",
     "--output",
@@ -144,4 +146,12 @@ Deno.test("compile.ts builds dist/fluidity-<target> from main.ts", () => {
 Deno.test("deno task start runs with the same runtime flags as the binaries", async () => {
   const tasks = JSON.parse(await Deno.readTextFile(new URL("../deno.json", import.meta.url))).tasks;
   assert.equal(tasks.start, `deno run -A ${RUNTIME_FLAGS.join(" ")} main.ts local`);
+});
+
+Deno.test("every lazily imported module exists and is included in compiled binaries", async () => {
+  for (const m of LAZY_MODULES) await Deno.stat(new URL(`../${m}`, import.meta.url));
+  const registry = await Deno.readTextFile(new URL("../src/cli/registry.ts", import.meta.url));
+  for (const [, name] of registry.matchAll(/mod\("(\w+)"\)/g)) {
+    assert.ok(LAZY_MODULES.includes(`src/cli/${name}.ts`), `${name} is in LAZY_MODULES`);
+  }
 });

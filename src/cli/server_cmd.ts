@@ -2,6 +2,7 @@
 import { loadPem } from "../certs/pem.ts";
 import { SERVER_FIELDS, serverConfigOf } from "../config/server_config.ts";
 import { startServer } from "../server/server.ts";
+import { lazySpecifier } from "../lazy_modules.ts";
 import { commandLogger, loadCommandConfig } from "./command_config.ts";
 import { type Command, untilAborted } from "./context.ts";
 import { type CommandSpec, helpText, parseFlags } from "./flags.ts";
@@ -36,15 +37,18 @@ export const serverCommand: Command = {
     const server = await startServer(cfg, { logger: log, pems });
     // Loaded only when enabled: it pulls in the AWS SDK.
     const emitter = cfg.metrics.cloudwatch
-      ? (await import("../server/cloudwatch_emitter.ts")).startCloudWatchEmitter({
-        read: () => ({
-          activeConnections: server.metrics.activeStreams,
-          lastActivityEpochSeconds: server.metrics.lastActivityEpochSeconds,
-        }),
-        intervalMs: cfg.metrics.intervalMs,
-        region: cfg.metrics.region || undefined,
-        logger: log,
-      })
+      ? (await import(
+        lazySpecifier("../server/cloudwatch_emitter.ts", import.meta.url)
+      ) as typeof import("../server/cloudwatch_emitter.ts"))
+        .startCloudWatchEmitter({
+          read: () => ({
+            activeConnections: server.metrics.activeStreams,
+            lastActivityEpochSeconds: server.metrics.lastActivityEpochSeconds,
+          }),
+          intervalMs: cfg.metrics.intervalMs,
+          region: cfg.metrics.region || undefined,
+          logger: log,
+        })
       : undefined;
     const health = server.healthAddress ? ` (health http://${server.healthAddress})` : "";
     ctx.out(`fluidity server: listening on ${server.address}${health}`);
