@@ -135,7 +135,17 @@ function startEcho(hostname = "127.0.0.1") {
   };
 }
 
-/** An HTTP origin on ::1 that says which address family it was reached on. */
+/** Whether this host has IPv6 loopback (containers without it skip the IPv6 target). */
+const HAS_V6 = (() => {
+  try {
+    Deno.listen({ hostname: "::1", port: 0 }).close();
+    return true;
+  } catch {
+    return false;
+  }
+})();
+
+/** An HTTP origin on ::1. */
 function startV6Origin(): Promise<{ port: number; close(): Promise<void> }> {
   return new Promise((resolve) => {
     const s = Deno.serve(
@@ -193,7 +203,7 @@ Deno.test("e2e SOCKS5: curl --socks5-hostname fetches through the tunnel (name r
 });
 
 Deno.test("e2e SOCKS5: a raw client reaches IPv4, domain and IPv6-literal targets; failures get reply codes", async () => {
-  const v6 = await startV6Origin();
+  const v6 = HAS_V6 ? await startV6Origin() : undefined;
   try {
     await withSocks(async ({ socks, origin }) => {
       const a = await socksConnect(socks, { ipv4: "127.0.0.1" }, origin.port);
@@ -207,10 +217,12 @@ Deno.test("e2e SOCKS5: a raw client reaches IPv4, domain and IPv6-literal target
       assert.equal(d.reply, 0);
       assert.match(await httpGet(d.conn, "localhost", "/echo?t=name"), /^HTTP\/1\.1 200/);
 
-      const loop6 = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
-      const six = await socksConnect(socks, { ipv6: loop6 }, v6.port);
-      assert.equal(six.reply, 0);
-      assert.match(await httpGet(six.conn, "[::1]", "/"), /hello over v6/);
+      if (v6) {
+        const loop6 = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
+        const six = await socksConnect(socks, { ipv6: loop6 }, v6.port);
+        assert.equal(six.reply, 0);
+        assert.match(await httpGet(six.conn, "[::1]", "/"), /hello over v6/);
+      } else console.warn("no IPv6 loopback here: IPv6 target not exercised");
 
       // Connection refused → 0x05; a name that does not resolve → 0x04; policy → 0x02.
       const refused = await socksConnect(socks, { ipv4: "127.0.0.1" }, 1);
@@ -224,7 +236,7 @@ Deno.test("e2e SOCKS5: a raw client reaches IPv4, domain and IPv6-literal target
       denied.conn.close();
     }, { FLUIDITY_POLICY_DENY_HOSTS: "denied.example" });
   } finally {
-    await v6.close();
+    await v6?.close();
   }
 });
 
