@@ -1,5 +1,14 @@
 import assert from "node:assert/strict";
 import { CircuitBreaker } from "./breaker.ts";
+import { startServer } from "./server.ts";
+import { DialError } from "./dialer.ts";
+import { dialLink } from "../agent/link_dialer.ts";
+import { makeTestPki } from "../certs/test_pki.ts";
+import { resolveConfig } from "../config/schema.ts";
+import { SERVER_FIELDS, serverConfigOf } from "../config/server_config.ts";
+import { ResetCode } from "../tunnel/frames.ts";
+import { StreamResetError } from "../tunnel/stream.ts";
+import { silentLogger } from "../log/logger.ts";
 
 function breaker(failures = 3, cooldownMs = 30_000, maxEntries?: number) {
   const clock = { t: 1_000_000 };
@@ -101,4 +110,68 @@ Deno.test("CircuitBreaker forgets the oldest targets beyond maxEntries", () => {
   // Bounded whatever the number of distinct keys.
   for (let i = 0; i < 1000; i++) b.failure(`many-${i}`);
   assert.equal(b.openCount(), 3);
+});
+
+// ---- the breaker inside the server ----
+
+Deno.test("server: a half-open trial ending in a non-breaker failure does not wedge the target", async () => {
+  const pki = await makeTestPki();
+  const cfg = serverConfigOf(resolveConfig(SERVER_FIELDS, {
+    env: {
+      FLUIDITY_LISTEN: "127.0.0.1:0",
+      FLUIDITY_HEALTH_LISTEN: "",
+      FLUIDITY_BREAKER_FAILURES: "2",
+      FLUIDITY_BREAKER_COOLDOWN: "30s",
+    },
+  }));
+  const clock = { t: 1_000_000 };
+  // The target refuses twice, then (as the half-open trial) its name stops resolving.
+  const outcomes = [ResetCode.REFUSED, ResetCode.REFUSED, ResetCode.DNS, ResetCode.REFUSED];
+  let dials = 0;
+  const server = await startServer(cfg, {
+    logger: silentLogger(),
+    pems: { cert: pki.server.certPem, key: pki.server.keyPem, ca: pki.ca.certPem },
+    now: () => clock.t,
+    dialer: () => {
+      const code = outcomes[Math.min(dials++, outcomes.length - 1)]!;
+      return Promise.reject(new DialError(code, `fake dial failure ${code}`));
+    },
+  });
+  const [host, port] = server.address.split(":");
+  const session = await dialLink(host!, Number(port), {
+    serverName: "fluidity-server",
+    pems: { cert: pki.agent.certPem, key: pki.agent.keyPem, ca: pki.ca.certPem },
+    connectTimeoutMs: 5000,
+    link: cfg.link,
+    logger: silentLogger(),
+  });
+  const resetCode = async () => {
+    const s = session.open("flaky.example:443");
+    try {
+      await s.opened;
+      return -1;
+    } catch (e) {
+      assert.ok(e instanceof StreamResetError);
+      return e.code;
+    }
+  };
+  try {
+    assert.equal(await resetCode(), ResetCode.REFUSED);
+    assert.equal(await resetCode(), ResetCode.REFUSED);
+    assert.equal(await resetCode(), ResetCode.BREAKER_OPEN, "open after 2 failures");
+    assert.equal(dials, 2);
+    clock.t += 30_000;
+    assert.equal(await resetCode(), ResetCode.DNS, "the half-open trial dials");
+    assert.equal(dials, 3);
+    // However the trial ended, the target must get another chance at some point.
+    clock.t += 3_600_000;
+    assert.notEqual(
+      await resetCode(),
+      ResetCode.BREAKER_OPEN,
+      "an hour later the target is still failing fast: the trial never ended",
+    );
+  } finally {
+    session.destroy(new Error("test over"));
+    await server.shutdown(0);
+  }
 });
