@@ -103,6 +103,7 @@ export async function startSquid(
         "visible_hostname fluidity-test",
         "shutdown_lifetime 0 seconds",
         "pinger_enable off",
+        "netdb_filename none",
         "dns_nameservers 127.0.0.1",
         ...authLines,
         ...access,
