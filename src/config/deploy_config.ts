@@ -93,6 +93,12 @@ export const DEPLOY_FIELDS: readonly Field[] = [
     help: "directory with layer.zip and the function zips from 'deno task layer'",
   },
   {
+    key: "templates_dir",
+    kind: "string",
+    default: "",
+    help: "directory with fargate.yaml and lambda.yaml (empty = infra/ of this Fluidity)",
+  },
+  {
     key: "bucket",
     kind: "string",
     default: "",
@@ -160,6 +166,7 @@ export interface DeployConfig {
   agentName: string;
   agentConfigPath: string;
   artifactsDir: string;
+  templatesDir: string;
   bucket: string;
   idleMinutes: number;
   graceMinutes: number;
@@ -183,6 +190,7 @@ export function deployConfigOf(v: ConfigValues): DeployConfig {
     agentName: v["agent_name"] as string,
     agentConfigPath: v["agent_config_path"] as string,
     artifactsDir: v["artifacts_dir"] as string,
+    templatesDir: v["templates_dir"] as string,
     bucket: v["bucket"] as string,
     idleMinutes: v["idle_minutes"] as number,
     graceMinutes: v["grace_minutes"] as number,

@@ -55,7 +55,7 @@ export async function readTemplates(
       throw new ConfigError(
         `deploy: cannot read the CloudFormation template ${String(where)}: ${
           (e as Error).message.split("\n")[0]
-        } (run from a Fluidity checkout or release that includes infra/)`,
+        } (set templates_dir to the infra/ directory of a Fluidity checkout)`,
       );
     }
   };
@@ -129,7 +129,7 @@ export async function deployUp(cfg: DeployConfig, opts: DeployRunOptions): Promi
   run.out(`  account ${id.account} (${id.arn}), region ${cfg.region}`);
 
   step("checking prerequisites");
-  const templates = await readTemplates(run.templatesDir);
+  const templates = await readTemplates(cfg.templatesDir || run.templatesDir);
   const artifacts = await readArtifacts(cfg.artifactsDir);
   run.out(`  artifacts in ${cfg.artifactsDir}: build ${artifacts.digest}`);
   const network = await resolveNetwork(run, cfg);

@@ -343,6 +343,13 @@ Deno.test("deploy up: missing prerequisites exit 2 with the command or setting t
     assert.equal(r.code, 2, r.all);
     assert.match(r.stderr.join("\n"), /layer\.zip.*build them with 'deno task layer'/);
 
+    // Templates from templates_dir (a compiled binary has no infra/ beside it).
+    r = await runDeploy(aws, ["up", "--config", ws.configPath], {
+      env: { FLUIDITY_TEMPLATES_DIR: ws.distDir },
+    });
+    assert.equal(r.code, 2, r.all);
+    assert.match(r.stderr.join("\n"), /cannot read the CloudFormation template .*fargate\.yaml/);
+
     // Config problems are found before AWS is called at all.
     aws.resetHistory();
     await Deno.writeTextFile(ws.configPath, "region: eu-west-1\n");
