@@ -86,6 +86,14 @@ function farSide(s: TunnelStream, server: Session): void {
   server.accept(s);
   (async () => {
     const reader = new Reader(() => s.read());
+    if (host === "sink") {
+      // Like a real origin: reads the whole body (until FIN) before answering.
+      await reader.readHead(64 * 1024);
+      for (let c = await reader.chunk(); c !== null; c = await reader.chunk()) { /* drain */ }
+      await s.write(bytes("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"));
+      s.closeWrite();
+      return;
+    }
     if (host === "echo") {
       // CONNECT target: echo bytes until FIN.
       for (let c = await reader.chunk(); c !== null; c = await reader.chunk()) await s.write(c);
@@ -138,13 +146,27 @@ async function withProxy(
   }
 }
 
-/** Sends `request` and reads until the proxy closes or `until` matches. */
-async function exchange(addr: string, request: string, until?: RegExp): Promise<string> {
+/**
+ * Sends `request` and reads until the proxy closes or `until` matches; after
+ * `timeoutMs` gives up and returns what it has plus "<timeout>".
+ */
+async function exchange(
+  addr: string,
+  request: string,
+  until?: RegExp,
+  o: { timeoutMs?: number; closeWrite?: boolean } = {},
+): Promise<string> {
   const [host, port] = addr.split(":");
   const conn = await Deno.connect({ hostname: host!, port: Number(port) });
   await conn.write(bytes(request));
+  if (o.closeWrite) await conn.closeWrite();
   let out = "";
   const buf = new Uint8Array(65536);
+  let timedOut = false;
+  const t = setTimeout(() => {
+    timedOut = true;
+    conn.close();
+  }, o.timeoutMs ?? 10_000);
   try {
     for (;;) {
       const n = await conn.read(buf).catch(() => null);
@@ -153,9 +175,10 @@ async function exchange(addr: string, request: string, until?: RegExp): Promise<
       if (until?.test(out)) break;
     }
   } finally {
-    conn.close();
+    clearTimeout(t);
+    if (!timedOut) conn.close();
   }
-  return out;
+  return timedOut ? out + "<timeout>" : out;
 }
 
 const statusLine = (res: string) => res.split("\r\n")[0];
@@ -255,4 +278,38 @@ Deno.test("HTTP proxy refuses connections past maxConnections with 503", async (
       hold.close();
     }
   }, { maxConnections: 1 });
+});
+
+Deno.test("HTTP proxy answers 400 at once when a forwarded request body turns out malformed", async () => {
+  await withProxy(async (addr) => {
+    // The head is valid and forwarded; the chunked body then breaks. The
+    // origin waits for the rest of the body, so the proxy must end the stream
+    // and answer itself instead of waiting for the origin's response.
+    for (const body of ["zz\r\nhello\r\n0\r\n\r\n", "5\r\nhelloX\n0\r\n\r\n"]) {
+      const res = await exchange(
+        addr,
+        `POST http://sink/ HTTP/1.1\r\nHost: sink\r\nTransfer-Encoding: chunked\r\n\r\n${body}`,
+        undefined,
+        { timeoutMs: 3000 },
+      );
+      assert.equal(statusLine(res), "HTTP/1.1 400 Bad Request", JSON.stringify(res));
+    }
+  });
+});
+
+Deno.test("HTTP proxy closes at once when the client leaves mid-body", async () => {
+  await withProxy(async (addr) => {
+    for (
+      const req of [
+        "POST http://sink/ HTTP/1.1\r\nHost: sink\r\nContent-Length: 1000\r\n\r\njust ten b",
+        "POST http://sink/ HTTP/1.1\r\nHost: sink\r\nTransfer-Encoding: chunked\r\n\r\n100\r\nab",
+      ]
+    ) {
+      const res = await exchange(addr, req, undefined, { timeoutMs: 3000, closeWrite: true });
+      assert.ok(
+        !res.endsWith("<timeout>"),
+        `the proxy kept the connection: ${JSON.stringify(res)}`,
+      );
+    }
+  });
 });
