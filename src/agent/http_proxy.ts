@@ -118,6 +118,11 @@ function classify(e: unknown): { status: number; reason: string; message: string
   return { status: 502, reason: "internal", message: (e as Error)?.message ?? String(e) };
 }
 
+/** The client went away mid-request: nothing to answer. */
+class ClientGoneError extends Error {
+  override name = "ClientGoneError";
+}
+
 interface Upstream {
   authority: string;
   stream: TunnelStream;
@@ -184,6 +189,7 @@ class ClientConnection {
   }
 
   async #sendError(e: unknown): Promise<void> {
+    if (e instanceof ClientGoneError) return;
     const c = classify(e);
     this.#log.info("request failed", { status: c.status, reason: c.reason, error: c.message });
     if (this.#responseStarted || this.#closed) return;
@@ -289,6 +295,13 @@ class ClientConnection {
       (e) => {
         bodyError = e;
         bodyFinished = true;
+        // A malformed or cut-short request body: stop waiting for the origin.
+        if (!(e instanceof StreamResetError)) {
+          up!.stream.reset(
+            ResetCode.CANCEL,
+            "the client's request body was malformed or cut short",
+          );
+        }
       },
     );
 
@@ -296,6 +309,7 @@ class ClientConnection {
     try {
       resHead = await up.reader.readHead(256 * 1024);
     } catch (e) {
+      if (bodyError) throw bodyError instanceof HttpError ? bodyError : new ClientGoneError();
       if (e instanceof TooLargeError) throw new HttpError(502, "origin response head too large");
       throw e;
     }

@@ -74,6 +74,7 @@ export class LinkManager {
   #waiters = new Set<() => void>();
   #loop: Promise<void> | undefined;
   #fatal: Error | undefined;
+  #lastError: string | undefined;
   readonly #sessions = new Set<Session>();
 
   constructor(options: LinkManagerOptions) {
@@ -172,6 +173,7 @@ export class LinkManager {
         o.onEvent?.({ type: "up", host: addr.host, port: addr.port, attempt: failures + 1 });
         o.logger.info("tunnel up", { server: `${addr.host}:${addr.port}`, attempts: failures + 1 });
         failures = 0;
+        this.#lastError = undefined;
         this.#wake();
         await Promise.race([
           session.unusable,
@@ -189,12 +191,15 @@ export class LinkManager {
         continue;
       } catch (e) {
         if (signal.aborted) break;
-        if (o.isFatal?.(e) || (e as { fatal?: boolean }).fatal === true) {
+        const fatal = o.isFatal?.(e) || (e as { fatal?: boolean }).fatal === true ||
+          (e as Error)?.name === "ProtocolVersionError";
+        if (fatal) {
           this.#setFatal(e as Error);
           return;
         }
         failures++;
         const msg = (e as Error).message;
+        this.#lastError = msg;
         if (addr) {
           o.onEvent?.({
             type: "dial-failed",

@@ -115,7 +115,10 @@ export async function startServer(cfg: ServerConfig, deps: ServerDeps): Promise<
         conn = await dial(host, port);
         breaker.success(target);
       } catch (e) {
-        if (e instanceof DialError && BREAKER_CODES.has(e.code)) breaker.failure(target);
+        // A failed half-open trial always re-opens the breaker, whatever the reason.
+        if (gate.trial || (e instanceof DialError && BREAKER_CODES.has(e.code))) {
+          breaker.failure(target);
+        }
         throw e;
       }
     } catch (e) {
