@@ -145,7 +145,7 @@ interface LinkResult {
 function rawLink(
   t: Tunnel,
   parts: Uint8Array[],
-  o: { end?: boolean; timeoutMs?: number } = {},
+  o: { end?: boolean; timeoutMs?: number; until?: (frames: Frame[]) => boolean } = {},
 ): Promise<LinkResult> {
   const { hostname, port } = hostPort(t.serverAddress);
   return new Promise((resolve) => {
@@ -188,6 +188,7 @@ function rawLink(
     sock.on("data", (c: Buffer) => {
       try {
         decoder.push(new Uint8Array(c), (f) => frames.push({ ...f, payload: f.payload.slice() }));
+        if (o.until?.(frames)) finish(false);
       } catch (e) {
         error = String(e);
       }
@@ -572,13 +573,13 @@ function linkCases(targetHostPort: string, deafHostPort: string): LinkCase[] {
     },
     {
       // The target never reads, so once the kernel buffers are full the
-      // server stops granting credit: 24 MiB must overrun a window.
+      // server stops granting credit: 40 MiB must overrun a window.
       name: "DATA beyond the stream window",
       send: () => [
         hello(),
         encodeOpen(1, deafHostPort),
         ...Array.from(
-          { length: 384 },
+          { length: 640 },
           () => encodeFrame(FrameType.DATA, 0, 1, new Uint8Array(64 * 1024)),
         ),
       ],
@@ -742,7 +743,10 @@ Deno.test("bad input: 60+ malformed requests and links while a good client keeps
             bytes(`GET /bytes?n=5 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`),
           ),
         ],
-        { timeoutMs: 3_000 },
+        {
+          timeoutMs: 10_000,
+          until: (fs) => fs.some((f) => f.type === FrameType.DATA && f.stream === 1 && f.flags & 1),
+        },
       );
       const data = r.frames.filter((f) => f.type === FrameType.DATA && f.stream === 1);
       const text = data.map((f) => latin1.decode(f.payload)).join("");
