@@ -114,7 +114,10 @@ export class LinkManager {
       }
       const left = deadline - (this.#o.now ?? Date.now)();
       if (left <= 0) {
-        throw new NoTunnelError(`no tunnel to the server within ${Math.round(waitMs / 100) / 10}s`);
+        const last = this.#lastError ? ` (last attempt: ${this.#lastError})` : "";
+        throw new NoTunnelError(
+          `no tunnel to the server within ${Math.round(waitMs / 100) / 10}s${last}`,
+        );
       }
       await new Promise<void>((resolve) => {
         const waiters = this.#waiters;
