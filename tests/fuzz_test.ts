@@ -37,6 +37,7 @@ import {
   responseFraming,
 } from "../src/http/head.ts";
 import { Reader, TooLargeError } from "../src/http/reader.ts";
+import { copyBody, TruncatedBodyError } from "../src/http/body.ts";
 import { memoryPair } from "../src/tunnel/memory_transport.ts";
 import { ProtocolVersionError, Session } from "../src/tunnel/session.ts";
 import { silentLogger } from "../src/log/logger.ts";
@@ -421,6 +422,45 @@ Deno.test("fuzz: Reader.readHead() over random chunkings ends, or fails with its
       assert.match((e as Error).message, /closed in the middle of a request head/);
     }
   }
+});
+
+Deno.test("fuzz: copyBody() over mutated chunked bodies is byte-faithful or fails cleanly", async () => {
+  const r = prng(SEED ^ 5);
+  let ok = 0;
+  for (let i = 0; i < 2_000 * SCALE; i++) {
+    const parts: string[] = [];
+    for (let n = r.int(5); n > 0; n--) {
+      const size = r.int(40);
+      const ext = r.pick(["", ";a=b", " ;x", '; q="y"']);
+      parts.push(`${size.toString(r.pick([16, 16, 10]))}${ext}\r\n${"d".repeat(size)}\r\n`);
+    }
+    parts.push("0\r\n" + r.pick(["", "T: 1\r\n", "A: b\r\nC: d\r\n"]) + "\r\n");
+    let text = parts.join("") + "NEXT";
+    for (let m = r.int(3); m > 0; m--) text = mutateText(r, text);
+    const input = latin1ToBytes(text);
+    const chunks = chunkings(r, input, r.pick([1, 3, 50, 5000]));
+    const reader = new Reader(() => Promise.resolve(chunks.shift() ?? null));
+    const out: Uint8Array[] = [];
+    try {
+      const n = await copyBody(reader, { kind: "chunked" }, (c) => {
+        out.push(c.slice());
+        return Promise.resolve();
+      }, 1024);
+      const rest: Uint8Array[] = [];
+      for (let c = await reader.chunk(); c !== null; c = await reader.chunk()) rest.push(c);
+      const written = cat(out);
+      assert.equal(written.length, n);
+      assert.deepEqual(cat([written, ...rest]), input, "body + rest is exactly the input");
+      ok++;
+    } catch (e) {
+      if (
+        e instanceof HttpError || e instanceof TruncatedBodyError || e instanceof TooLargeError ||
+        /ended in the middle of a line/.test((e as Error).message)
+      ) continue;
+      throw e;
+    }
+  }
+  assert.ok(ok > 100, `only ${ok} bodies parsed`);
 });
 
 // ---- a whole session ----

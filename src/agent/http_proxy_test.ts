@@ -72,6 +72,19 @@ const base: Omit<SessionOptions, "initiator"> = {
   logger: silentLogger(),
 };
 
+/** Origins answering with a malformed response ("" = close without one). */
+const BAD_RESPONSES: Record<string, string> = {
+  "cl-te": "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+  "two-cl": "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd",
+  "bad-status": "HTTP/1.1 2OO OK\r\nContent-Length: 0\r\n\r\n",
+  "folded": "HTTP/1.1 200 OK\r\nX-A: a\r\n b\r\nContent-Length: 0\r\n\r\n",
+  "nul": "HTTP/1.1 200 OK\r\nX-A: a\x00\r\nContent-Length: 0\r\n\r\n",
+  "huge-head": `HTTP/1.1 200 OK\r\nX-Big: ${"h".repeat(300 * 1024)}\r\n\r\n`,
+  "silent": "",
+  "half-body": "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly part",
+  "bad-chunk": "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\nzz\r\n",
+};
+
 /** Far side of the tunnel: a tiny origin per target name. */
 function farSide(s: TunnelStream, server: Session): void {
   const [host] = s.target.split(":");
@@ -86,6 +99,13 @@ function farSide(s: TunnelStream, server: Session): void {
   server.accept(s);
   (async () => {
     const reader = new Reader(() => s.read());
+    const canned = BAD_RESPONSES[host!];
+    if (canned !== undefined) {
+      await reader.readHead(64 * 1024);
+      if (canned) await s.write(bytes(canned));
+      s.closeWrite();
+      return;
+    }
     if (host === "sink") {
       // Like a real origin: reads the whole body (until FIN) before answering.
       await reader.readHead(64 * 1024);
@@ -312,4 +332,57 @@ Deno.test("HTTP proxy closes at once when the client leaves mid-body", async () 
       );
     }
   });
+});
+
+Deno.test("HTTP proxy answers 502 to malformed origin responses", async () => {
+  await withProxy(async (addr) => {
+    for (
+      const [host, re] of [
+        ["cl-te", /smuggling/],
+        ["two-cl", /conflicting Content-Length/],
+        ["bad-status", /malformed status line/],
+        ["folded", /malformed response/],
+        ["nul", /malformed response/],
+        ["huge-head", /origin response head too large/],
+        ["silent", /closed the connection without a response/],
+      ] as const
+    ) {
+      const res = await exchange(addr, `GET http://${host}/ HTTP/1.1\r\nHost: x\r\n\r\n`);
+      assert.equal(statusLine(res), "HTTP/1.1 502 Bad Gateway", `${host}: ${res.slice(0, 200)}`);
+      assert.equal(header(res, "Fluidity-Error"), "bad-origin-response", host);
+      assert.match(res, re, host);
+    }
+  });
+});
+
+Deno.test("HTTP proxy closes the client when the response body breaks after its head", async () => {
+  await withProxy(async (addr) => {
+    for (const host of ["half-body", "bad-chunk"]) {
+      const res = await exchange(
+        addr,
+        `GET http://${host}/ HTTP/1.1\r\nHost: x\r\n\r\n`,
+        undefined,
+        { timeoutMs: 3000 },
+      );
+      assert.equal(statusLine(res), "HTTP/1.1 200 OK", host);
+      assert.ok(!res.endsWith("<timeout>"), `${host}: the proxy kept the connection`);
+      // No second status line: the head was already sent, so the error is the close.
+      assert.equal(res.match(/HTTP\/1\.1 /g)?.length, 1, host);
+    }
+  });
+});
+
+Deno.test("HTTP proxy takes a head of exactly maxHeadSize and refuses one byte more", async () => {
+  await withProxy(async (addr) => {
+    const make = (size: number) => {
+      const start = "GET http://origin/ HTTP/1.1\r\nConnection: close\r\nX-Pad: ";
+      return start + "p".repeat(size - start.length - 4) + "\r\n\r\n";
+    };
+    assert.equal(make(2048).length, 2048);
+    assert.equal(statusLine(await exchange(addr, make(2048))), "HTTP/1.1 200 OK");
+    assert.equal(
+      statusLine(await exchange(addr, make(2049))),
+      "HTTP/1.1 431 Request Header Fields Too Large",
+    );
+  }, { maxHeadSize: 2048 });
 });

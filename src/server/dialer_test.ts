@@ -290,3 +290,19 @@ Deno.test("createDialer() times out a lookup that never answers, and closes a la
     clock.uninstall();
   }
 });
+
+Deno.test("createDialer() with the system resolver refuses numeric aliases of loopback", async () => {
+  // getaddrinfo reads these as 127.0.0.1 / 0.0.0.0 without any DNS traffic;
+  // the policy must see the resolved address, not the spelling.
+  const { connect, dials } = fakeConnect();
+  const dial = createDialer({ policy: strict, timeoutMs: 5000, connect });
+  for (
+    const host of ["127.1", "0x7f.1", "2130706433", "017700000001", "0177.0.0.1", "0", "localhost"]
+  ) {
+    const { host: h, port } = splitTarget(`${host}:80`);
+    const e = await dialError(dial(h, port));
+    assert.equal(e.code, ResetCode.FORBIDDEN, `${host}: ${e.message}`);
+    assert.match(e.message, /is a (loopback|unspecified) address/);
+  }
+  assert.deepEqual(dials, []);
+});
