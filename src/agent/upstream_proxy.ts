@@ -146,13 +146,6 @@ export function noProxyMatches(
   return false;
 }
 
-/** Loopback targets never go through an environment proxy (as Go's and curl's tooling do). */
-function isLoopbackTarget(host: string): boolean {
-  const h = host.toLowerCase().replace(/^\[|\]$/g, "");
-  return h === "localhost" || h.endsWith(".localhost") || h === "::1" ||
-    /^127\.\d+\.\d+\.\d+$/.test(h);
-}
-
 export interface UpstreamSettings {
   /** `upstream_proxy.url`: empty = from the environment, `none` = never. */
   url: string;
@@ -193,9 +186,7 @@ export function upstreamProxyRouter(
     proxy,
     route(host, port) {
       if (noProxyMatches(s.noProxy, host, port)) return undefined;
-      if (fromEnv && (isLoopbackTarget(host) || noProxyMatches(envNoProxy, host, port))) {
-        return undefined;
-      }
+      if (fromEnv && noProxyMatches(envNoProxy, host, port)) return undefined;
       return proxy;
     },
   };

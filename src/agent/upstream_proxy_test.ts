@@ -58,9 +58,8 @@ Deno.test("upstreamProxyRouter(): config first, then https_proxy/HTTPS_PROXY wit
   assert.equal(env.proxy.source, "https_proxy");
   assert.equal(env.route("server.example.com", 443)?.host, "lower");
   assert.equal(env.route("fluidity.internal", 443), undefined);
-  // Loopback never goes through an environment proxy.
-  assert.equal(env.route("127.0.0.1", 8443), undefined);
-  assert.equal(env.route("localhost", 8443), undefined);
+  // Like curl: loopback is proxied too unless NO_PROXY names it (`fluidity local` sets "none").
+  assert.equal(env.route("127.0.0.1", 8443)?.host, "lower");
 
   const cfg = upstreamProxyRouter({ ...s, url: "http://cfg:3128", noProxy: ["direct.example"] }, {
     HTTPS_PROXY: "http://env:1",

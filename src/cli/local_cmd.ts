@@ -92,6 +92,8 @@ export const localCommand: Command = {
         key: join(dir, "agent.key"),
         ca: join(dir, "ca.crt"),
         server: "",
+        // The server is a child on this machine: never through a proxy from the environment.
+        "upstream-proxy": "none",
       },
     });
     const cfg = agentConfigOf(values);

@@ -20,11 +20,13 @@ export interface Proc {
   rssKb(): number;
 }
 
-/** Environment without the caller's FLUIDITY_* settings. */
+const PROXY_VARS = /^(https?_proxy|all_proxy|no_proxy)$/i;
+
+/** Environment without the caller's FLUIDITY_* settings and proxy variables (tests set their own). */
 export function cleanEnv(extra: Record<string, string> = {}): Record<string, string> {
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(Deno.env.toObject())) {
-    if (!k.startsWith("FLUIDITY_")) env[k] = v;
+    if (!k.startsWith("FLUIDITY_") && !PROXY_VARS.test(k)) env[k] = v;
   }
   return { ...env, NO_COLOR: "1", ...extra };
 }
