@@ -12,7 +12,7 @@
  * that works.
  */
 import { RUNTIME_FLAGS } from "../src/runtime_flags.ts";
-import { LAZY_MODULES } from "../src/lazy_modules.ts";
+import { EMBEDDED_FILES, LAZY_MODULES } from "../src/lazy_modules.ts";
 
 /** The release targets, as `deno compile --target` names them. */
 export const TARGETS = [
@@ -37,7 +37,7 @@ export function compileArgs(target: Target): string[] {
     "compile",
     "-A",
     ...RUNTIME_FLAGS,
-    ...LAZY_MODULES.flatMap((m) => ["--include", m]),
+    ...[...LAZY_MODULES, ...EMBEDDED_FILES].flatMap((m) => ["--include", m]),
     "--target",
     target,
     "--output",

@@ -19,3 +19,6 @@ export const LAZY_MODULES: readonly string[] = [
 export function lazySpecifier(relative: string, base: string): string {
   return new URL(relative, base).href;
 }
+
+/** Data files read at run time that `deno compile` must embed (the deploy templates). */
+export const EMBEDDED_FILES: readonly string[] = ["infra/fargate.yaml", "infra/lambda.yaml"];

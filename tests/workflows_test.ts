@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import YAML from "yaml";
 import { compileArgs, outputPath, parseTargets, TARGETS } from "../scripts/compile.ts";
 import { RUNTIME_FLAGS } from "../src/runtime_flags.ts";
-import { LAZY_MODULES } from "../src/lazy_modules.ts";
+import { EMBEDDED_FILES, LAZY_MODULES } from "../src/lazy_modules.ts";
 
 const ROOT = new URL("../", import.meta.url);
 
@@ -134,7 +134,7 @@ Deno.test("compile.ts builds dist/fluidity-<target> from main.ts", () => {
     "compile",
     "-A",
     ...RUNTIME_FLAGS,
-    ...LAZY_MODULES.flatMap((m) => ["--include", m]),
+    ...[...LAZY_MODULES, ...EMBEDDED_FILES].flatMap((m) => ["--include", m]),
     "--target",
     "aarch64-unknown-linux-gnu",
     "--output",
