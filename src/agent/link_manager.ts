@@ -138,7 +138,11 @@ export class LinkManager {
     this.#wake();
     if (drainMs > 0) await Promise.all([...this.#sessions].map((s) => s.drain(drainMs)));
     for (const s of this.#sessions) s.close("agent shutting down");
-    await this.#loop;
+    // A dial in progress cannot be cancelled; the loop closes its session when
+    // it lands. Do not hold shutdown for it.
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([this.#loop, new Promise((r) => (timer = setTimeout(r, 1000)))]);
+    clearTimeout(timer);
   }
 
   #wake(): void {

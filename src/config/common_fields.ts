@@ -77,7 +77,7 @@ export function linkFields(): Field[] {
     {
       key: "link.idle_stream_timeout",
       kind: "duration",
-      default: 0,
+      default: 3_600_000,
       min: 0,
       max: 7 * 24 * 3_600_000,
       help: "reset streams with no traffic either way for this long (0 = never)",
