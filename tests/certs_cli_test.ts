@@ -331,22 +331,6 @@ Deno.test("certs bad input: exit 2, a one-line message naming the value, no part
       assert.equal(missing.code, 2);
       assert.match(missing.err, /cannot read certificate file ".*nope\.crt": no such file/);
     });
-
-    await t.step({
-      name: "an unreadable directory",
-      ignore: isWindows || Deno.uid() === 0,
-      fn: async () => {
-        await Deno.chmod(dir, 0o000);
-        const r = await fluidity(["certs", "issue", "agent", "--dir", dir]);
-        await Deno.chmod(dir, 0o700);
-        assert.equal(r.code, 2);
-        assert.match(
-          r.err,
-          /^fluidity certs issue agent: cannot read CA certificate .*permission denied$/,
-        );
-        assert.deepEqual(await snapshot(dir), withCa);
-      },
-    });
   });
 });
 

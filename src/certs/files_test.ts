@@ -162,20 +162,6 @@ Deno.test("readCa() rejects a key that belongs to another CA", async () => {
   });
 });
 
-Deno.test({
-  name: "writeIssued() reports an unreadable directory",
-  ignore: isWindows || Deno.uid() === 0,
-  fn: async () => {
-    await withDir(async (dir) => {
-      await writeNewCa(dir);
-      await Deno.chmod(dir, 0o000);
-      await assert.rejects(writeIssued(dir, { kind: "agent", name: "a" }), /permission denied/);
-      await Deno.chmod(dir, 0o700);
-      assert.deepEqual(await list(dir), ["ca.crt", "ca.key"]);
-    });
-  },
-});
-
 Deno.test("ensureLocalPki() creates CA, server and agent once, then leaves them alone", async () => {
   await withDir(async (root) => {
     const dir = `${root}/certs`;

@@ -9,8 +9,7 @@ import { isAgentName, isDnsName, isIpAddress } from "../certs/names.ts";
 import { loadPem } from "../certs/pem.ts";
 import { describePem, formatCertInfo } from "../certs/show.ts";
 import type { Command, CommandContext } from "./context.ts";
-import { parseArgs } from "node:util";
-import { type CommandSpec, type FlagSpec, helpText, type ParsedFlags } from "./flags.ts";
+import { type CommandSpec, type FlagSpec, helpText, parseFlags } from "./flags.ts";
 
 const SUMMARY = "create the private CA and issue server/agent certificates";
 const MAX_DAYS = 36_500;
@@ -137,47 +136,6 @@ function issueOverview(): string {
     "",
     "'fluidity certs issue server --help' and 'fluidity certs issue agent --help' show the options.",
   ].join("\n");
-}
-
-/**
- * `parseFlags()` from flags.ts with the same rules and messages. flags.ts
- * passes `short: undefined` and `multiple: undefined` to `node:util`
- * `parseArgs`, which rejects both, so any command with its own flags fails
- * there; switch back to `parseFlags` once it omits undefined keys.
- */
-function parseFlags(spec: CommandSpec, args: string[]): ParsedFlags {
-  const options: Record<string, { type: "string" | "boolean"; multiple?: boolean }> = {
-    help: { type: "boolean" },
-  };
-  for (const f of spec.flags ?? []) {
-    options[f.name] = f.multiple ? { type: f.type, multiple: true } : { type: f.type };
-  }
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args,
-      options: { ...options, help: { type: "boolean", short: "h" } },
-      strict: true,
-      allowPositionals: true,
-    });
-  } catch (e) {
-    const msg = (e as Error).message.split("\n")[0]!.replace(/\. To specify.*$/, "");
-    throw new UsageError(`fluidity ${spec.name}: ${msg} (see 'fluidity ${spec.name} --help')`);
-  }
-  const values = parsed.values as Record<string, unknown>;
-  const help = values["help"] === true;
-  delete values["help"];
-  const pos = spec.positionals ?? { min: 0, max: 0 };
-  if (!help && (parsed.positionals.length < pos.min || parsed.positionals.length > pos.max)) {
-    const what = parsed.positionals.length > pos.max
-      ? `unexpected argument ${JSON.stringify(parsed.positionals[pos.max])}`
-      : "missing argument";
-    throw new UsageError(`fluidity ${spec.name}: ${what}; usage: fluidity ${spec.usage}`);
-  }
-  for (const f of spec.flags ?? []) {
-    if (values[f.name] === undefined && f.default !== undefined) values[f.name] = f.default;
-  }
-  return { values, positionals: parsed.positionals, help };
 }
 
 function usageError(spec: CommandSpec, message: string): UsageError {
