@@ -533,16 +533,24 @@ async function main(): Promise<void> {
       if (code !== 200 || JSON.parse(json!).length !== BULK) throw new Error(`upload: ${out}`);
       return speed! / 1e6;
     };
-    let c = cpuMs(agentPid) + cpuMs(serverPid);
+    /** Runs `f` and returns its result with the agent's and the server's CPU ms during it. */
+    const withCpu = async <T>(f: () => Promise<T>) => {
+      const a = cpuMs(agentPid), s = cpuMs(serverPid);
+      const value = await f();
+      return { value, agent: cpuMs(agentPid) - a, server: cpuMs(serverPid) - s };
+    };
     const bulkHttpD = await dl(direct, `${P}/bytes?n=${BULK}`);
-    const bulkHttpF = await dl(viaProxy, `${P}/bytes?n=${BULK}`);
-    const cpuBulkHttp = cpuMs(agentPid) + cpuMs(serverPid) - c;
-    c = cpuMs(agentPid) + cpuMs(serverPid);
+    const httpF = await withCpu(() => dl(viaProxy, `${P}/bytes?n=${BULK}`));
     const bulkTlsD = await dl(direct, `${S}/bytes?n=${BULK}`);
-    const bulkTlsF = await dl(viaProxy, `${S}/bytes?n=${BULK}`);
-    const cpuBulkTls = cpuMs(agentPid) + cpuMs(serverPid) - c;
+    const connectF = await withCpu(() => dl(viaProxy, `${S}/bytes?n=${BULK}`));
     const upD = await ul(direct);
-    const upF = await ul(viaProxy);
+    const upFc = await withCpu(() => ul(viaProxy));
+    const bulkHttpF = httpF.value, bulkTlsF = connectF.value, upF = upFc.value;
+    const cpuBulkHttp = httpF.agent + httpF.server, cpuBulkTls = connectF.agent + connectF.server;
+    const cpuSplit = (x: { agent: number; server: number }) => ({
+      agent: x.agent,
+      server: x.server,
+    });
     await Deno.remove(upFile);
 
     // 5. RSS under RSS_C concurrent 1 MiB downloads
@@ -747,7 +755,7 @@ async function main(): Promise<void> {
           connect: bulkTlsF / baseline,
           upload: upF / baseline,
         },
-        cpu_ms: { http: cpuBulkHttp, connect: cpuBulkTls },
+        cpu_ms: { http: cpuSplit(httpF), connect: cpuSplit(connectF), upload: cpuSplit(upFc) },
       },
       rss_kb: { idle: rssIdle, peak, after: rssAfter, load: { direct: rssD, fluidity: rssF } },
       cpu_ms_in_the_second_after_the_rss_run: cpuAfter,
