@@ -5,7 +5,6 @@
  * proxy's own headers; bodies stream both ways in constant memory.
  */
 import type { Logger } from "../log/logger.ts";
-import { parseHostPort } from "../config/values.ts";
 import { ResetCode, resetCodeName } from "../tunnel/frames.ts";
 import { StreamResetError, type TunnelStream } from "../tunnel/stream.ts";
 import { writeAll } from "../tunnel/pipe.ts";
@@ -24,6 +23,7 @@ import {
 } from "../http/head.ts";
 import { copyBody, TruncatedBodyError } from "../http/body.ts";
 import { NoTunnelError } from "./link_manager.ts";
+import { listenTcp } from "../net/listen.ts";
 
 export interface HttpProxyOptions {
   /** Opens a tunnel stream to `host:port` (waits for the link; throws NoTunnelError). */
@@ -406,49 +406,27 @@ class ClientConnection {
 
 /** Starts the proxy listener. */
 export function startHttpProxy(listen: string, o: HttpProxyOptions): HttpProxy {
-  const { host, port } = parseHostPort(listen);
-  const listener = Deno.listen({ hostname: host, port, transport: "tcp" });
-  const addr = listener.addr as Deno.NetAddr;
-  const address = addr.hostname.includes(":")
-    ? `[${addr.hostname}]:${addr.port}`
-    : `${addr.hostname}:${addr.port}`;
   const live = new Map<Deno.TcpConn, ClientConnection>();
   let closing = false;
-
-  (async () => {
-    for (;;) {
-      let conn: Deno.TcpConn;
-      try {
-        conn = await listener.accept();
-      } catch (e) {
-        if (closing) return;
-        o.logger.warn("accept failed", { error: (e as Error).message });
-        await new Promise((r) => setTimeout(r, 50));
-        continue;
-      }
-      try {
-        conn.setNoDelay(true);
-      } catch { /* closed already */ }
-      if (live.size >= o.maxConnections) {
-        writeAll(
-          conn,
-          errorResponse(
-            503,
-            "too-many-connections",
-            `more than ${o.maxConnections} client connections`,
-          ),
-        )
-          .catch(() => {}).finally(() => conn.close());
-        continue;
-      }
-      const remote = conn.remoteAddr as Deno.NetAddr;
-      const log = o.logger.child({ client: `${remote.hostname}:${remote.port}` });
-      const client = new ClientConnection(conn, o, log, () => closing);
-      live.set(conn, client);
-      client.run().catch((e) => log.warn("client handler failed", { error: String(e) }))
-        .finally(() => live.delete(conn));
+  const front = listenTcp(listen, o.logger, (conn, peer) => {
+    if (live.size >= o.maxConnections) {
+      writeAll(
+        conn,
+        errorResponse(
+          503,
+          "too-many-connections",
+          `more than ${o.maxConnections} client connections`,
+        ),
+      ).catch(() => {}).finally(() => conn.close());
+      return;
     }
-  })();
+    const log = o.logger.child({ client: peer });
+    const client = new ClientConnection(conn, o, log, () => closing);
+    live.set(conn, client);
+    client.run().catch((e) => log.warn("client handler failed", { error: String(e) }))
+      .finally(() => live.delete(conn));
+  });
+  const address = front.address;
 
   return {
     address,
@@ -456,10 +434,8 @@ export function startHttpProxy(listen: string, o: HttpProxyOptions): HttpProxy {
       return live.size;
     },
     async close(drainMs = 0) {
-      if (!closing) {
-        closing = true;
-        listener.close();
-      }
+      closing = true;
+      front.stop();
       for (const c of live.values()) if (!c.busy) c.abort();
       const busy = [...live.values()];
       if (busy.length && drainMs > 0) {

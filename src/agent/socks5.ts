@@ -11,11 +11,11 @@
  * and would mislead), no tunnel and everything else → 0x01.
  */
 import type { Logger } from "../log/logger.ts";
-import { parseHostPort } from "../config/values.ts";
 import { ResetCode, resetCodeName } from "../tunnel/frames.ts";
 import { StreamResetError, type TunnelStream } from "../tunnel/stream.ts";
 import { copyStreamToConn, writeAll } from "../tunnel/pipe.ts";
 import { connSource, Reader } from "../http/reader.ts";
+import { listenTcp } from "../net/listen.ts";
 
 /** SOCKS5 reply codes (RFC 1928 §6). */
 export const SocksReply = {
@@ -352,43 +352,21 @@ async function pipe(conn: Deno.TcpConn, r: Reader, stream: TunnelStream): Promis
 
 /** Starts the SOCKS5 listener. */
 export function startSocks5(listen: string, o: Socks5Options): Socks5Front {
-  const { host, port } = parseHostPort(listen);
-  const listener = Deno.listen({ hostname: host, port, transport: "tcp" });
-  const addr = listener.addr as Deno.NetAddr;
-  const address = addr.hostname.includes(":")
-    ? `[${addr.hostname}]:${addr.port}`
-    : `${addr.hostname}:${addr.port}`;
   const live = new Set<Deno.TcpConn>();
-  let closing = false;
-
-  (async () => {
-    for (;;) {
-      let conn: Deno.TcpConn;
+  const front = listenTcp(listen, o.logger, (conn, peer) => {
+    if (live.size >= o.maxConnections) {
       try {
-        conn = await listener.accept();
-      } catch (e) {
-        if (closing) return;
-        o.logger.warn("socks accept failed", { error: (e as Error).message });
-        await new Promise((r) => setTimeout(r, 50));
-        continue;
-      }
-      if (live.size >= o.maxConnections) {
-        try {
-          conn.close();
-        } catch { /* closed */ }
-        continue;
-      }
-      try {
-        conn.setNoDelay(true);
-      } catch { /* closed already */ }
-      live.add(conn);
-      const remote = conn.remoteAddr as Deno.NetAddr;
-      const log = o.logger.child({ client: `${remote.hostname}:${remote.port}`, front: "socks5" });
-      serveClient(conn, o, log)
-        .catch((e) => log.warn("socks handler failed", { error: String(e) }))
-        .finally(() => live.delete(conn));
+        conn.close();
+      } catch { /* closed */ }
+      return;
     }
-  })();
+    live.add(conn);
+    const log = o.logger.child({ client: peer, front: "socks5" });
+    serveClient(conn, o, log)
+      .catch((e) => log.warn("socks handler failed", { error: String(e) }))
+      .finally(() => live.delete(conn));
+  });
+  const address = front.address;
 
   return {
     address,
@@ -396,8 +374,7 @@ export function startSocks5(listen: string, o: Socks5Options): Socks5Front {
       return live.size;
     },
     close() {
-      closing = true;
-      listener.close();
+      front.stop();
       for (const c of live) {
         try {
           c.close();
