@@ -137,9 +137,8 @@ Deno.test("e2e lifecycle: server killed → 3 failed reconnects → rediscovery 
       "stderr",
     );
     assert.notEqual(up2[1], up1[1], "a new port");
-    let res = "";
     await waitUntil(
-      async () => /^HTTP\/1\.1 200 /.test(res = await get(proxy, origin)),
+      async () => /^HTTP\/1\.1 200 /.test(await get(proxy, origin)),
       30_000,
       "a request to succeed",
     );
