@@ -6,7 +6,7 @@
  *   deno task bench            # full run (~1 min on 2 cores)
  *   deno task bench --quick    # ~30 s smoke run
  *
- * Knobs (env): LAT_N=500 TLS_N=200 LOAD_C=64 LOAD_S=5 BULK_MB=256 RSS_C=200 RSS_S=5.
+ * Knobs (env): LAT_N=500 TLS_N=200 CURL_N=100 LOAD_C=64 LOAD_S=5 BULK_MB=256 RSS_C=200 RSS_S=5.
  * Every loop is bounded in count and in time; every process started here is
  * stopped in `finally`.
  */
@@ -30,6 +30,7 @@ function knob(name: string, full: number, quick: number): number {
 const K = {
   LAT_N: knob("LAT_N", 500, 100),
   TLS_N: knob("TLS_N", 200, 40),
+  CURL_N: knob("CURL_N", 100, 20),
   LOAD_C: knob("LOAD_C", 64, 64),
   LOAD_S: knob("LOAD_S", 5, 2),
   BULK_MB: knob("BULK_MB", 256, 64),
@@ -485,6 +486,43 @@ async function main(): Promise<void> {
     const tlsD = await timeMany(K.TLS_N, 10, () => httpsGet(undefined, secure, pki.ca.certPem));
     const tlsF = await timeMany(K.TLS_N, 10, () => httpsGet(proxy, secure, pki.ca.certPem));
 
+    // 2b. the same with curl (its write pattern exposes Nagle/delayed-ACK stalls), curl's time_total
+    log(`HTTPS with curl, n=${K.CURL_N}`);
+    const curlTimes = async (via: string[]): Promise<LatResult & { over30: number }> => {
+      const times: number[] = [];
+      let errors = 0;
+      const deadline = performance.now() + PHASE_MAX_MS;
+      for (let i = 0; i < K.CURL_N + 3 && performance.now() < deadline; i++) {
+        try {
+          const out = await curl([
+            ...via,
+            "--cacert",
+            `${dir}/ca.crt`,
+            "--max-time",
+            "5",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{time_total}",
+            `${S}/1b`,
+          ]);
+          if (i >= 3) times.push(Number(out) * 1000);
+        } catch {
+          errors++;
+        }
+      }
+      times.sort((a, b) => a - b);
+      return {
+        p50: percentile(times, 0.5),
+        p99: percentile(times, 0.99),
+        n: times.length,
+        errors,
+        over30: times.filter((t) => t > 30).length,
+      };
+    };
+    const curlD = await curlTimes(["--noproxy", "*"]);
+    const curlF = await curlTimes(["--noproxy", "", "-x", tunnel.proxyUrl]);
+
     // 3. keep-alive load
     log(`req/s at ${K.LOAD_C} keep-alive connections, ${K.LOAD_S}s each`);
     const loadD = await keepAliveLoad(plain, get(false, "/1b", false), K.LOAD_C, K.LOAD_S, 1);
@@ -585,6 +623,7 @@ async function main(): Promise<void> {
     const cpuAfter = cpuMs(agentPid) + cpuMs(serverPid) - cpuA0;
 
     // ---------------------------------------------------------------- report
+    const cpuPerReq = loadF.requests ? (cpuLoad * 1000) / loadF.requests : NaN;
     const r2 = (x: number) => (Number.isFinite(x) ? Math.round(x * 100) / 100 : NaN);
     const rows: Row[] = [
       {
@@ -616,6 +655,26 @@ async function main(): Promise<void> {
         unit: "ms",
       },
       {
+        metric: "HTTPS via CONNECT, curl time_total p50",
+        direct: curlD.p50,
+        fluidity: curlF.p50,
+        sshRef: 46.6,
+        unit: "ms",
+      },
+      {
+        metric: "HTTPS via CONNECT, curl time_total p99",
+        direct: curlD.p99,
+        fluidity: curlF.p99,
+        sshRef: 55.6,
+        unit: "ms",
+      },
+      {
+        metric: "curl requests over 30 ms (Nagle/delayed-ACK mode)",
+        direct: curlD.over30,
+        fluidity: curlF.over30,
+        unit: `count of ${K.CURL_N}`,
+      },
+      {
         metric: `req/s, ${K.LOAD_C} keep-alive conns, GET 1 B`,
         direct: loadD.rps,
         fluidity: loadF.rps,
@@ -625,7 +684,7 @@ async function main(): Promise<void> {
       {
         metric: "CPU per request (agent+server)",
         direct: null,
-        fluidity: loadF.requests ? (cpuLoad * 1000) / loadF.requests : NaN,
+        fluidity: cpuPerReq,
         sshRef: 71,
         unit: "µs",
       },
@@ -709,8 +768,8 @@ async function main(): Promise<void> {
       },
       {
         metric: "errors (all phases)",
-        direct: latD.errors + tlsD.errors + loadD.errors + rssD.errors,
-        fluidity: latF.errors + tlsF.errors + loadF.errors + rssF.errors,
+        direct: latD.errors + tlsD.errors + curlD.errors + loadD.errors + rssD.errors,
+        fluidity: latF.errors + tlsF.errors + curlF.errors + loadF.errors + rssF.errors,
         sshRef: 0,
         unit: "count",
       },
@@ -744,7 +803,8 @@ async function main(): Promise<void> {
       },
       lat_http: { direct: latD, fluidity: latF },
       lat_https: { direct: tlsD, fluidity: tlsF },
-      load: { direct: loadD, fluidity: loadF, cpu_us_per_req: rows[5]!.fluidity },
+      curl_https: { direct: curlD, fluidity: curlF },
+      load: { direct: loadD, fluidity: loadF, cpu_us_per_req: cpuPerReq },
       bulk_MBps: {
         http: { direct: bulkHttpD, fluidity: bulkHttpF },
         connect: { direct: bulkTlsD, fluidity: bulkTlsF },
