@@ -225,13 +225,27 @@ function utf8(bytes: Uint8Array, what: string): string {
  * Payloads are zero-copy views when a frame lies inside one chunk. Memory is
  * bounded by `maxFrameSize` plus one chunk.
  */
+export interface FrameDecoderOptions {
+  /**
+   * Deliver a DATA frame that spans several chunks piece by piece, as views
+   * into the chunks, instead of copying it into one buffer first. Each piece
+   * is a DATA frame of the same stream; FIN comes with the last piece only.
+   * Byte for byte the same stream contents, without the copy.
+   */
+  streamData?: boolean;
+}
+
 export class FrameDecoder {
   #chunks: Uint8Array[] = [];
   #buffered = 0;
   readonly #maxFrameSize: number;
+  readonly #streamData: boolean;
+  /** A DATA frame whose payload is being delivered in pieces. */
+  #partial: { stream: number; flags: number; left: number } | undefined;
 
-  constructor(maxFrameSize: number) {
+  constructor(maxFrameSize: number, options: FrameDecoderOptions = {}) {
     this.#maxFrameSize = maxFrameSize;
+    this.#streamData = options.streamData ?? false;
   }
 
   /** Bytes held waiting for the rest of a frame. */
@@ -244,7 +258,28 @@ export class FrameDecoder {
     if (chunk.length === 0) return;
     this.#chunks.push(chunk);
     this.#buffered += chunk.length;
-    while (this.#buffered >= HEADER_SIZE) {
+    for (;;) {
+      const p = this.#partial;
+      if (p) {
+        while (p.left > 0 && this.#buffered > 0) {
+          const c = this.#chunks[0]!;
+          const take = Math.min(c.length, p.left);
+          const piece = c.subarray(0, take);
+          if (take === c.length) this.#chunks.shift();
+          else this.#chunks[0] = c.subarray(take);
+          this.#buffered -= take;
+          p.left -= take;
+          onFrame({
+            type: FrameType.DATA,
+            flags: p.left === 0 ? p.flags : p.flags & ~FLAG_FIN,
+            stream: p.stream,
+            payload: piece,
+          });
+        }
+        if (p.left > 0) return;
+        this.#partial = undefined;
+      }
+      if (this.#buffered < HEADER_SIZE) return;
       let head = this.#chunks[0]!;
       if (head.length < HEADER_SIZE) head = this.#coalesce(HEADER_SIZE);
       const len = (head[0]! << 16) | (head[1]! << 8) | head[2]!;
@@ -254,10 +289,18 @@ export class FrameDecoder {
         throw new FrameError(`frame of ${len} bytes exceeds the limit of ${this.#maxFrameSize}`);
       }
       const total = HEADER_SIZE + len;
-      if (this.#buffered < total) return;
-      if (head.length < total) head = this.#coalesce(total);
       const flags = head[4]!;
       const stream = ((head[5]! << 24) >>> 0) + ((head[6]! << 16) | (head[7]! << 8) | head[8]!);
+      if (head.length < total && this.#streamData && type === FrameType.DATA) {
+        // Consume the header now; the payload follows in pieces as it arrives.
+        if (head.length === HEADER_SIZE) this.#chunks.shift();
+        else this.#chunks[0] = head.subarray(HEADER_SIZE);
+        this.#buffered -= HEADER_SIZE;
+        this.#partial = { stream, flags, left: len };
+        continue;
+      }
+      if (this.#buffered < total) return;
+      if (head.length < total) head = this.#coalesce(total);
       const payload = head.subarray(HEADER_SIZE, total);
       if (head.length === total) this.#chunks.shift();
       else this.#chunks[0] = head.subarray(total);

@@ -11,6 +11,7 @@ import {
   encodeOpen,
   encodeReset,
   encodeU32,
+  FLAG_FIN,
   type Frame,
   FrameDecoder,
   FrameError,
@@ -280,4 +281,34 @@ Deno.test("resetCodeName() names known codes and marks unknown ones", () => {
   assert.equal(resetCodeName(ResetCode.BREAKER_OPEN), "breaker-open");
   assert.equal(resetCodeName(ResetCode.FORBIDDEN), "forbidden");
   assert.equal(resetCodeName(99), "unknown-99");
+});
+
+Deno.test("FrameDecoder({ streamData }) delivers split DATA payloads as views, FIN on the last piece", () => {
+  const payload = new Uint8Array(5000).map((_, i) => i % 253);
+  const bytes = new Uint8Array([
+    ...encodeFrame(FrameType.DATA, FLAG_FIN, 7, payload),
+    ...encodeFrame(FrameType.PING, 0, 0, new Uint8Array(8)),
+  ]);
+  for (const cut of [1, 5, 9, 10, 100, 4999, 5008, 5009, 5010]) {
+    const d = new FrameDecoder(65536, { streamData: true });
+    const got: Frame[] = [];
+    d.push(bytes.subarray(0, cut), (f) => got.push({ ...f, payload: f.payload.slice() }));
+    d.push(bytes.subarray(cut), (f) => got.push({ ...f, payload: f.payload.slice() }));
+    const data = got.filter((f) => f.type === FrameType.DATA);
+    assert.ok(data.every((f) => f.stream === 7));
+    assert.deepEqual(
+      data.map((f) => f.flags & FLAG_FIN),
+      data.map((_, i) => (i === data.length - 1 ? FLAG_FIN : 0)),
+      `cut ${cut}`,
+    );
+    const joined = new Uint8Array(data.reduce((n, f) => n + f.payload.length, 0));
+    let off = 0;
+    for (const f of data) {
+      joined.set(f.payload, off);
+      off += f.payload.length;
+    }
+    assert.deepEqual(joined, payload, `cut ${cut}`);
+    assert.equal(got.at(-1)!.type, FrameType.PING);
+    assert.equal(d.buffered, 0);
+  }
 });

@@ -144,7 +144,7 @@ export class Session implements StreamHost {
     this.#o = options;
     this.#clock = options.clock ?? realClock;
     this.#log = options.logger;
-    this.#decoder = new FrameDecoder(options.maxFrameSize);
+    this.#decoder = new FrameDecoder(options.maxFrameSize, { streamData: true });
     this.#nextLocalId = options.initiator ? 1 : 2;
     this.#linkRecvBudget = options.linkWindow;
     this.#lastRecv = this.#clock.now();
