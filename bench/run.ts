@@ -454,7 +454,11 @@ async function main(): Promise<void> {
     }
     const baseline = pipeRuns.sort((a, b) => a - b)[1]!;
     await pipeServer.stop();
-    tunnel = await startTunnel({ pki });
+    // FLUIDITY_* settings of this shell (e.g. window sizes) reach the agent and server.
+    const env = Object.fromEntries(
+      Object.entries(Deno.env.toObject()).filter(([k]) => k.startsWith("FLUIDITY_")),
+    );
+    tunnel = await startTunnel({ pki, env });
     const proxy = addr(tunnel.proxyUrl);
     const agentPid = tunnel.agent.pid, serverPid = tunnel.server.pid;
     const plain: Addr = { host: "127.0.0.1", port: ports.http };

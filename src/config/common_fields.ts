@@ -29,7 +29,7 @@ export function linkFields(): Field[] {
     {
       key: "link.stream_window",
       kind: "size",
-      default: 4 * MiB,
+      default: 2 * MiB,
       min: 64 * KiB,
       max: 64 * MiB,
       help: "per-stream flow-control window (bytes in flight per stream)",
@@ -37,7 +37,7 @@ export function linkFields(): Field[] {
     {
       key: "link.link_window",
       kind: "size",
-      default: 32 * MiB,
+      default: 16 * MiB,
       min: 256 * KiB,
       max: 1024 * MiB,
       help: "per-link flow-control window (bytes in flight over the whole link)",
