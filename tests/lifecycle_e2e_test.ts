@@ -226,3 +226,20 @@ Deno.test("e2e lifecycle: a server that never starts → wake timeout, kill, exi
     await Deno.remove(dir, { recursive: true }).catch(() => {});
   }
 });
+
+Deno.test("e2e lifecycle: a server child outlives no SIGKILLed parent (it exits when its stdin closes)", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "fluidity-orphan-" });
+  const local = spawnFluidity(["local", "--listen", "127.0.0.1:0", "--certs-dir", `${dir}/certs`], {
+    cwd: dir,
+  });
+  try {
+    await local.waitFor(/tunnel up/, 60_000, "stderr");
+    const [child] = childPids(local.pid);
+    assert.ok(child, "a server child runs");
+    await local.stop("SIGKILL");
+    await waitUntil(() => !alive(child!), 15_000, "the orphaned server child to exit");
+  } finally {
+    await local.stop("SIGKILL");
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+});

@@ -13,10 +13,25 @@ export const SERVER_SPEC: CommandSpec = {
   usage: "server [--config server.yaml] [--listen 0.0.0.0:8443] [options]",
   config: true,
   fields: SERVER_FIELDS,
+  flags: [
+    {
+      name: "exit-with-stdin",
+      type: "boolean",
+      help: "shut down (draining) when standard input closes: for a supervising parent process",
+    },
+  ],
   notes:
     "Prints 'fluidity server: listening on ADDR' when ready. SIGINT/SIGTERM drain in-flight\n" +
     "streams (drain_timeout), a second signal exits at once.",
 };
+
+/** Resolves when standard input reaches end of file (the parent went away). */
+async function stdinClosed(): Promise<void> {
+  const buf = new Uint8Array(1024);
+  try {
+    while ((await Deno.stdin.read(buf)) !== null) { /* ignore input */ }
+  } catch { /* a read error means the same */ }
+}
 
 export const serverCommand: Command = {
   name: SERVER_SPEC.name,
@@ -57,7 +72,10 @@ export const serverCommand: Command = {
       health: server.healthAddress,
       allowPrivateTargets: cfg.allowPrivateTargets,
     });
-    await untilAborted(ctx.signal);
+    const stop = new AbortController();
+    ctx.signal.addEventListener("abort", () => stop.abort(), { once: true });
+    if (parsed.values["exit-with-stdin"] === true) void stdinClosed().then(() => stop.abort());
+    await untilAborted(stop.signal);
     log.info("shutting down", { drainSeconds: cfg.drainTimeoutMs / 1000 });
     emitter?.close();
     await server.shutdown();

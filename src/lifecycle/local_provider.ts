@@ -105,6 +105,7 @@ export function createLocalProvider(opts: LocalProviderOptions): LocalProvider {
       "--allow-private-targets",
       "--log-format",
       "json",
+      "--exit-with-stdin",
       ...(opts.extraArgs ?? []),
     ];
   }
@@ -116,7 +117,9 @@ export function createLocalProvider(opts: LocalProviderOptions): LocalProvider {
     try {
       proc = new Deno.Command(cmd, {
         args,
-        stdin: "null",
+        // The child watches this pipe (--exit-with-stdin): if this process dies
+        // without killing it, the pipe closes and the server drains and exits.
+        stdin: "piped",
         stdout: "piped",
         stderr: "piped",
       }).spawn();
@@ -173,6 +176,7 @@ export function createLocalProvider(opts: LocalProviderOptions): LocalProvider {
     const exitDone = proc.status.then(async (status) => {
       clearTimeout(readyTimer);
       child.exitedFlag = true;
+      await proc.stdin.close().catch(() => {});
       if (current === child) current = null;
       // The pipes close with the process: read them to the end so the last
       // lines (often the reason it died) are in the log.
