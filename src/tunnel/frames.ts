@@ -106,6 +106,29 @@ export function encodeFrame(
   return out;
 }
 
+/** Encodes only the 9-byte header of a frame whose payload is written separately. */
+export function encodeFrameHeader(
+  type: FrameType,
+  flags: number,
+  stream: number,
+  length: number,
+): Uint8Array {
+  if (length > MAX_FRAME_LENGTH) {
+    throw new RangeError(`frame payload of ${length} bytes is too large`);
+  }
+  const out = new Uint8Array(HEADER_SIZE);
+  out[0] = length >>> 16;
+  out[1] = (length >>> 8) & 0xff;
+  out[2] = length & 0xff;
+  out[3] = type;
+  out[4] = flags;
+  out[5] = stream >>> 24;
+  out[6] = (stream >>> 16) & 0xff;
+  out[7] = (stream >>> 8) & 0xff;
+  out[8] = stream & 0xff;
+  return out;
+}
+
 /** Settings each side announces in HELLO: its receive limits. */
 export interface Hello {
   version: number;

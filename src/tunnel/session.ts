@@ -14,6 +14,7 @@ import {
   decodeReset,
   decodeU32,
   encodeFrame,
+  encodeFrameHeader,
   encodeGoAway,
   encodeHello,
   encodeOpen,
@@ -269,7 +270,14 @@ export class Session implements StreamHost {
     if (this.#closed) return;
     s.lastActive = this.#clock.now();
     this.#o.onTraffic?.(data.length, "out");
-    this.#t.write(encodeFrame(FrameType.DATA, fin ? FLAG_FIN : 0, s.id, data));
+    if (data.length < 4096) {
+      this.#t.write(encodeFrame(FrameType.DATA, fin ? FLAG_FIN : 0, s.id, data));
+      return;
+    }
+    // Header and payload as two writes of one corked batch: no copy of the
+    // payload (TunnelStream.write's caller hands it over and does not reuse it).
+    this.#t.write(encodeFrameHeader(FrameType.DATA, fin ? FLAG_FIN : 0, s.id, data.length));
+    this.#t.write(data);
   }
 
   sendFin(s: TunnelStream): void {

@@ -108,7 +108,10 @@ export class TunnelStream {
     return new Promise((resolve, reject) => (this.#reader = { resolve, reject }));
   }
 
-  /** Sends bytes, split to the peer's frame size and credit. */
+  /**
+   * Sends bytes, split to the peer's frame size and credit. The link may keep
+   * a reference to `data` until it is flushed: do not modify it afterwards.
+   */
   async write(data: Uint8Array): Promise<void> {
     let off = 0;
     while (off < data.length) {
