@@ -6,7 +6,7 @@
  */
 import type { Logger } from "../log/logger.ts";
 import { ResetCode, resetCodeName } from "../tunnel/frames.ts";
-import { StreamResetError, type TunnelStream } from "../tunnel/stream.ts";
+import { GATHER, StreamResetError, type TunnelStream } from "../tunnel/stream.ts";
 import { writeAll } from "../tunnel/pipe.ts";
 import { connSource, Reader, TooLargeError } from "../http/reader.ts";
 import {
@@ -131,7 +131,7 @@ interface Upstream {
 }
 
 function streamReader(stream: TunnelStream): Reader {
-  return new Reader(() => stream.read());
+  return new Reader(() => stream.read(GATHER));
 }
 
 /** Resets the stream with TIMEOUT if the server has not accepted it in time. */

@@ -3,7 +3,7 @@
  * with half-close. The one place that moves payload bytes on each end.
  */
 import { ResetCode } from "./frames.ts";
-import { StreamResetError, type TunnelStream } from "./stream.ts";
+import { GATHER, StreamResetError, type TunnelStream } from "./stream.ts";
 import { connSource } from "../http/reader.ts";
 
 /** The subset of `Deno.Conn` the pipes use (also implemented by buffered wrappers). */
@@ -36,7 +36,7 @@ export async function copyConnToStream(conn: ByteConn, stream: TunnelStream): Pr
 export async function copyStreamToConn(stream: TunnelStream, conn: ByteConn): Promise<number> {
   let total = 0;
   for (;;) {
-    const chunk = await stream.read();
+    const chunk = await stream.read(GATHER);
     if (chunk === null) break;
     total += chunk.length;
     await writeAll(conn, chunk);

@@ -4,6 +4,9 @@
  */
 import { type ResetCode, resetCodeName } from "./frames.ts";
 
+/** How much queued data one read may join for a socket write (see {@linkcode TunnelStream.read}). */
+export const GATHER = 256 * 1024;
+
 /** A stream ended by a RESET (from the peer or locally) or by the link going down. */
 export class StreamResetError extends Error {
   override name = "StreamResetError";
@@ -93,10 +96,16 @@ export class TunnelStream {
     return this.#error;
   }
 
-  /** Next chunk, or `null` once the peer half-closed. Throws {@linkcode StreamResetError}. */
-  read(): Promise<Uint8Array | null> {
-    const chunk = this.#queue.shift();
+  /**
+   * Next chunk, or `null` once the peer half-closed. Throws
+   * {@linkcode StreamResetError}. With `gather`, chunks already queued are
+   * joined into one of up to `gather` bytes: one write to a socket instead of
+   * many small ones (TLS-sized pieces arrive 16 KiB at a time).
+   */
+  read(gather = 0): Promise<Uint8Array | null> {
+    let chunk = this.#queue.shift();
     if (chunk) {
+      if (gather > chunk.length && this.#queue.length > 0) chunk = this.#gather(chunk, gather);
       this.#queued -= chunk.length;
       this.#host.consumed(this, chunk.length);
       if (this.#queue.length === 0) this.#maybeDone();
@@ -106,6 +115,24 @@ export class TunnelStream {
     if (this.#readEnded) return Promise.resolve(null);
     if (this.#reader) return Promise.reject(new Error("concurrent read on a tunnel stream"));
     return new Promise((resolve, reject) => (this.#reader = { resolve, reject }));
+  }
+
+  #gather(first: Uint8Array, max: number): Uint8Array {
+    let total = first.length;
+    let n = 0;
+    while (n < this.#queue.length && total + this.#queue[n]!.length <= max) {
+      total += this.#queue[n]!.length;
+      n++;
+    }
+    if (n === 0) return first;
+    const out = new Uint8Array(total);
+    out.set(first);
+    let off = first.length;
+    for (const c of this.#queue.splice(0, n)) {
+      out.set(c, off);
+      off += c.length;
+    }
+    return out;
   }
 
   /**
