@@ -28,11 +28,30 @@ export function socketTransport(sock: Socket): Transport {
   };
   // Chunks that wait in a stream's window survive into the old generation:
   // every 8th collection is a full one (a few ms on this small heap).
+  let moved = 0; // since the last full collection
+  let movedAtTick = 0;
   const collect = (n: number) => {
-    if (!gc || (sinceGc += n) < GC_EVERY_BYTES) return;
+    if (!gc) return;
+    moved += n;
+    if ((sinceGc += n) < GC_EVERY_BYTES) return;
     sinceGc = 0;
-    gc({ type: ++minors % 8 === 0 ? "major" : "minor" });
+    const major = ++minors % 8 === 0;
+    if (major) moved = 0;
+    gc({ type: major ? "major" : "minor" });
   };
+  // When traffic stops after a burst, one full collection gives the memory
+  // of that burst back, instead of holding it until the next one.
+  const idleCheck = gc
+    ? setInterval(() => {
+      if (moved > 0 && moved === movedAtTick) {
+        moved = 0;
+        gc({ type: "major" });
+      }
+      movedAtTick = moved;
+    }, 500)
+    : undefined;
+  if (idleCheck !== undefined) Deno.unrefTimer(idleCheck as unknown as number);
+  sock.on("close", () => clearInterval(idleCheck));
   sock.setNoDelay(true);
   sock.on("error", (e: Error) => (lastError = e));
   return {
