@@ -83,16 +83,14 @@ const MAX_REASON = 1024;
 const encoder = new TextEncoder();
 const decoder = new TextDecoder("utf-8", { fatal: true });
 
-/** Encodes one frame (header and payload in one buffer). */
-export function encodeFrame(
+function writeHeader(
+  out: Uint8Array,
   type: FrameType,
   flags: number,
   stream: number,
-  payload?: Uint8Array,
-): Uint8Array {
-  const len = payload?.length ?? 0;
+  len: number,
+): void {
   if (len > MAX_FRAME_LENGTH) throw new RangeError(`frame payload of ${len} bytes is too large`);
-  const out = new Uint8Array(HEADER_SIZE + len);
   out[0] = len >>> 16;
   out[1] = (len >>> 8) & 0xff;
   out[2] = len & 0xff;
@@ -102,6 +100,18 @@ export function encodeFrame(
   out[6] = (stream >>> 16) & 0xff;
   out[7] = (stream >>> 8) & 0xff;
   out[8] = stream & 0xff;
+}
+
+/** Encodes one frame (header and payload in one buffer). */
+export function encodeFrame(
+  type: FrameType,
+  flags: number,
+  stream: number,
+  payload?: Uint8Array,
+): Uint8Array {
+  const len = payload?.length ?? 0;
+  const out = new Uint8Array(HEADER_SIZE + len);
+  writeHeader(out, type, flags, stream, len);
   if (payload && len) out.set(payload, HEADER_SIZE);
   return out;
 }
@@ -113,19 +123,8 @@ export function encodeFrameHeader(
   stream: number,
   length: number,
 ): Uint8Array {
-  if (length > MAX_FRAME_LENGTH) {
-    throw new RangeError(`frame payload of ${length} bytes is too large`);
-  }
   const out = new Uint8Array(HEADER_SIZE);
-  out[0] = length >>> 16;
-  out[1] = (length >>> 8) & 0xff;
-  out[2] = length & 0xff;
-  out[3] = type;
-  out[4] = flags;
-  out[5] = stream >>> 24;
-  out[6] = (stream >>> 16) & 0xff;
-  out[7] = (stream >>> 8) & 0xff;
-  out[8] = stream & 0xff;
+  writeHeader(out, type, flags, stream, length);
   return out;
 }
 
