@@ -290,15 +290,19 @@ export class Session implements StreamHost {
     this.#t.write(encodeReset(s.id, code, reason));
   }
 
-  consumed(s: TunnelStream, n: number): void {
-    if (this.#closed || n === 0) return;
-    // Link credit.
+  /** Returns link credit for `n` received bytes that left the receive queues. */
+  #linkConsumed(n: number): void {
     this.#linkRecvUnacked += n;
     if (this.#linkRecvUnacked >= this.#o.linkWindow / 4) {
       this.#linkRecvBudget += this.#linkRecvUnacked;
       this.#t.write(encodeU32(FrameType.WINDOW, 0, this.#linkRecvUnacked));
       this.#linkRecvUnacked = 0;
     }
+  }
+
+  consumed(s: TunnelStream, n: number): void {
+    if (this.#closed || n === 0) return;
+    this.#linkConsumed(n);
     // Stream credit, only while the stream can still receive.
     if (!this.#streams.has(s.id) || s.resetError) return;
     const un = (this.#recvUnacked.get(s.id) ?? 0) + n;
@@ -498,7 +502,7 @@ export class Session implements StreamHost {
     const s = this.#anyStream(f.stream, "DATA");
     if (!s) {
       // Stream already gone: drop the bytes, return the link credit.
-      if (n) this.consumed({ id: -1 } as TunnelStream, n);
+      if (n) this.#linkConsumed(n);
       return;
     }
     if (n) {
