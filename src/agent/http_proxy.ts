@@ -344,8 +344,21 @@ class ClientConnection {
     }
     const framing = responseFraming(res, req.method);
     this.#responseStarted = true;
-    await this.#send(resHead);
-    await copyBody(up.reader, framing, (c) => writeAll(this.#conn, c));
+    // When body bytes arrived with the head, both leave in one write (a small
+    // response costs one syscall, not two); otherwise the head goes at once.
+    let pending: Uint8Array | undefined = framing.kind !== "none" && up.reader.buffered > 0
+      ? resHead
+      : undefined;
+    if (!pending) await this.#send(resHead);
+    await copyBody(up.reader, framing, (c) => {
+      if (!pending) return writeAll(this.#conn, c);
+      const joined = new Uint8Array(pending.length + c.length);
+      joined.set(pending);
+      joined.set(c, pending.length);
+      pending = undefined;
+      return writeAll(this.#conn, joined);
+    });
+    if (pending) await this.#send(pending);
     if (!bodyFinished) {
       // The origin answered before the request body was complete: the rest of it
       // cannot be told apart from a next request, so this connection ends here.
