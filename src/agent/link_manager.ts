@@ -7,6 +7,7 @@
  */
 import type { Logger } from "../log/logger.ts";
 import type { Session } from "../tunnel/session.ts";
+import { abortableSleep as sleep } from "../sleep.ts";
 
 /** Where the server is: static config or lifecycle discovery. */
 export interface ServerLocator {
@@ -43,17 +44,9 @@ export type LinkEvent =
   | { type: "dial-failed"; host: string; port: number; failures: number; error: string }
   | { type: "rediscover"; failures: number };
 
+/** Waits `ms`, or less when `signal` aborts (the loop then notices and stops). */
 export function abortableSleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const t = setTimeout(done, ms);
-    function done() {
-      clearTimeout(t);
-      signal.removeEventListener("abort", done);
-      resolve();
-    }
-    signal.addEventListener("abort", done, { once: true });
-  });
+  return sleep(ms, signal).catch(() => {});
 }
 
 /** Full-jitter exponential backoff: random in [0, min(max, initial·2^(n-1))]. */

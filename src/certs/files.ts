@@ -63,7 +63,8 @@ export function joinPath(dir: string, name: string): string {
     : `${dir}/${name}`;
 }
 
-async function exists(path: string): Promise<boolean> {
+/** Whether `path` exists; any error other than not-found is a {@linkcode ConfigError}. */
+export async function exists(path: string): Promise<boolean> {
   try {
     await Deno.lstat(path);
     return true;

@@ -6,19 +6,9 @@
 import "reflect-metadata";
 import * as x509 from "@peculiar/x509";
 import type { PemPair } from "../certs/ca.ts";
-import { certPaths, readCa, writeIssued, writeNewCa } from "../certs/files.ts";
+import { certPaths, exists, readCa, writeIssued, writeNewCa } from "../certs/files.ts";
 import { describePem } from "../certs/show.ts";
 import { ConfigError } from "../errors.ts";
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.lstat(path);
-    return true;
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return false;
-    throw new ConfigError(`cannot access ${JSON.stringify(path)}: ${(e as Error).message}`);
-  }
-}
 
 /** Reads `ca.crt`/`ca.key` from `dir`, creating a new CA when neither exists. */
 export async function ensureCa(

@@ -3,6 +3,7 @@
  * clock and sleep that tests replace (stack waits then take no real time).
  */
 import type { DeployClients } from "./clients.ts";
+import { abortableSleep } from "../sleep.ts";
 
 export interface DeployRunOptions {
   clients: DeployClients;
@@ -44,21 +45,6 @@ export function deployRun(opts: DeployRunOptions, waitTimeoutMs: number): Deploy
     templatesDir: opts.templatesDir ?? new URL("../../infra/", import.meta.url),
     waitTimeoutMs,
   };
-}
-
-function abortableSleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
-    const onAbort = () => {
-      clearTimeout(t);
-      reject(signal!.reason);
-    };
-    const t = setTimeout(() => {
-      signal?.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener("abort", onAbort, { once: true });
-  });
 }
 
 /** `7s`, `1m05s`, `1h02m`: elapsed time in progress lines. */

@@ -11,6 +11,7 @@
  * ```
  */
 import type { Logger } from "../log/logger.ts";
+import { abortableSleep } from "../sleep.ts";
 import type { KillResponse, QueryResponse, WakeResponse } from "./types.ts";
 
 export interface LifecycleClient {
@@ -220,18 +221,5 @@ function errText(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
 
-/** `setTimeout` as a promise that rejects with the signal's reason on abort. */
-export function abortableSleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal!.reason);
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener("abort", onAbort, { once: true });
-  });
-}
+/** Re-exported: discovery and the callers of the client sleep the same way. */
+export { abortableSleep };
