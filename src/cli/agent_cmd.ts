@@ -17,7 +17,7 @@ import {
 import { discoverServer, DiscoveryTimeoutError } from "../lifecycle/discovery.ts";
 import { commandLogger, loadCommandConfig } from "./command_config.ts";
 import { type Command, type CommandContext, untilAborted } from "./context.ts";
-import { type CommandSpec, helpText, parseFlags } from "./flags.ts";
+import { type CommandSpec, parseOrHelp } from "./flags.ts";
 
 export const AGENT_SPEC: CommandSpec = {
   name: "agent",
@@ -131,11 +131,8 @@ export const agentCommand: Command = {
   name: AGENT_SPEC.name,
   summary: AGENT_SPEC.summary,
   async run(args, ctx) {
-    const parsed = parseFlags(AGENT_SPEC, args);
-    if (parsed.help) {
-      ctx.out(helpText(AGENT_SPEC));
-      return 0;
-    }
+    const parsed = parseOrHelp(AGENT_SPEC, args, ctx.out);
+    if (!parsed) return 0;
     const cfg = agentConfigOf(await loadCommandConfig(AGENT_FIELDS, parsed, ctx));
     return await runAgent(cfg, ctx);
   },

@@ -9,7 +9,7 @@ import { isAgentName, isDnsName, isIpAddress } from "../certs/names.ts";
 import { loadPem } from "../certs/pem.ts";
 import { describePem, formatCertInfo } from "../certs/show.ts";
 import type { Command, CommandContext } from "./context.ts";
-import { type CommandSpec, type FlagSpec, helpText, parseFlags } from "./flags.ts";
+import { type CommandSpec, type FlagSpec, parseOrHelp } from "./flags.ts";
 
 const SUMMARY = "create the private CA and issue server/agent certificates";
 const MAX_DAYS = 36_500;
@@ -186,11 +186,8 @@ async function fingerprintLine(certPem: string): Promise<string> {
 }
 
 async function runInit(args: string[], ctx: CommandContext): Promise<number> {
-  const parsed = parseFlags(INIT, args);
-  if (parsed.help) {
-    ctx.out(helpText(INIT));
-    return 0;
-  }
+  const parsed = parseOrHelp(INIT, args, ctx.out);
+  if (!parsed) return 0;
   const v = parsed.values;
   const dir = stringValue(INIT, v, "dir");
   const keyType = keyTypeValue(INIT, v);
@@ -211,11 +208,8 @@ async function runIssue(
   ctx: CommandContext,
 ): Promise<number> {
   const spec = kind === "server" ? ISSUE_SERVER : ISSUE_AGENT;
-  const parsed = parseFlags(spec, args);
-  if (parsed.help) {
-    ctx.out(helpText(spec));
-    return 0;
-  }
+  const parsed = parseOrHelp(spec, args, ctx.out);
+  if (!parsed) return 0;
   const v = parsed.values;
   const dir = stringValue(spec, v, "dir");
   const name = stringValue(spec, v, "name");
@@ -253,11 +247,8 @@ async function runIssue(
 }
 
 async function runShow(args: string[], ctx: CommandContext): Promise<number> {
-  const parsed = parseFlags(SHOW, args);
-  if (parsed.help) {
-    ctx.out(helpText(SHOW));
-    return 0;
-  }
+  const parsed = parseOrHelp(SHOW, args, ctx.out);
+  if (!parsed) return 0;
   const file = parsed.positionals[0]!;
   if (file.trimStart().startsWith("-----BEGIN")) {
     throw usageError(SHOW, "FILE must be a path to a PEM file");

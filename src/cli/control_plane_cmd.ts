@@ -19,7 +19,7 @@ import { createLocalProvider } from "../lifecycle/local_provider.ts";
 import { fluidityCommand } from "../lifecycle/self_command.ts";
 import type { Provider } from "../lifecycle/types.ts";
 import { type Command, untilAborted } from "./context.ts";
-import { type CommandSpec, helpText, parseFlags } from "./flags.ts";
+import { type CommandSpec, parseOrHelp } from "./flags.ts";
 
 export const CONTROL_PLANE_SPEC: CommandSpec = {
   name: "control-plane",
@@ -114,11 +114,8 @@ export function controlPlaneCommand(options: ControlPlaneCommandOptions = {}): C
     name: spec.name,
     summary: spec.summary,
     async run(args, ctx) {
-      const parsed = parseFlags(spec, args);
-      if (parsed.help) {
-        ctx.out(helpText(spec));
-        return 0;
-      }
+      const parsed = parseOrHelp(spec, args, ctx.out);
+      if (!parsed) return 0;
       const v = parsed.values as Record<string, string | undefined>;
       const kind = v["provider"];
       if (kind !== "local" && kind !== "aws") {

@@ -8,7 +8,7 @@ import { loadConfig } from "../config/load.ts";
 import { UsageError } from "../errors.ts";
 import type { DeployClients, DeployRunOptions } from "../deploy/mod.ts";
 import type { Command, CommandContext } from "./context.ts";
-import { type CommandSpec, helpText, parseFlags } from "./flags.ts";
+import { type CommandSpec, parseOrHelp } from "./flags.ts";
 
 export const DEPLOY_SPEC: CommandSpec = {
   name: "deploy",
@@ -84,11 +84,8 @@ export function createDeployCommand(options: DeployCommandOptions = {}): Command
     name: spec.name,
     summary: spec.summary,
     async run(args, ctx) {
-      const parsed = parseFlags(spec, args);
-      if (parsed.help) {
-        ctx.out(helpText(spec));
-        return 0;
-      }
+      const parsed = parseOrHelp(spec, args, ctx.out);
+      if (!parsed) return 0;
       const sub = parsed.positionals[0]!;
       if (sub !== "up" && sub !== "down" && sub !== "status") {
         throw new UsageError(

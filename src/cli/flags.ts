@@ -127,3 +127,18 @@ export function parseFlags(spec: CommandSpec, args: string[]): ParsedFlags {
   }
   return { values, positionals: parsed.positionals, help };
 }
+
+/**
+ * Parses argv, or prints the command's `--help` to `out` and returns
+ * undefined (the command then exits 0).
+ */
+export function parseOrHelp(
+  spec: CommandSpec,
+  args: string[],
+  out: (line: string) => void,
+): ParsedFlags | undefined {
+  const parsed = parseFlags(spec, args);
+  if (!parsed.help) return parsed;
+  out(helpText(spec));
+  return undefined;
+}

@@ -13,7 +13,7 @@ import { fluidityCommand } from "../lifecycle/self_command.ts";
 import { commandLogger } from "./command_config.ts";
 import { runAgent } from "./agent_cmd.ts";
 import type { Command } from "./context.ts";
-import { type CommandSpec, helpText, parseFlags } from "./flags.ts";
+import { type CommandSpec, parseOrHelp } from "./flags.ts";
 import { join } from "node:path";
 
 export const LOCAL_SPEC: CommandSpec = {
@@ -70,11 +70,8 @@ export const localCommand: Command = {
   name: LOCAL_SPEC.name,
   summary: LOCAL_SPEC.summary,
   async run(args, ctx) {
-    const parsed = parseFlags(LOCAL_SPEC, args);
-    if (parsed.help) {
-      ctx.out(helpText(LOCAL_SPEC));
-      return 0;
-    }
+    const parsed = parseOrHelp(LOCAL_SPEC, args, ctx.out);
+    if (!parsed) return 0;
     const v = parsed.values;
     const dir = v["certs-dir"] as string;
     const apiKey = randomKey();

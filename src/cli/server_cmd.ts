@@ -5,7 +5,7 @@ import { startServer } from "../server/server.ts";
 import { lazySpecifier } from "../lazy_modules.ts";
 import { commandLogger, loadCommandConfig } from "./command_config.ts";
 import { type Command, untilAborted } from "./context.ts";
-import { type CommandSpec, helpText, parseFlags } from "./flags.ts";
+import { type CommandSpec, parseOrHelp } from "./flags.ts";
 
 export const SERVER_SPEC: CommandSpec = {
   name: "server",
@@ -37,11 +37,8 @@ export const serverCommand: Command = {
   name: SERVER_SPEC.name,
   summary: SERVER_SPEC.summary,
   async run(args, ctx) {
-    const parsed = parseFlags(SERVER_SPEC, args);
-    if (parsed.help) {
-      ctx.out(helpText(SERVER_SPEC));
-      return 0;
-    }
+    const parsed = parseOrHelp(SERVER_SPEC, args, ctx.out);
+    if (!parsed) return 0;
     const cfg = serverConfigOf(await loadCommandConfig(SERVER_FIELDS, parsed, ctx));
     const log = commandLogger(cfg.log, ctx);
     const pems = {
