@@ -10,6 +10,7 @@ import {
   type HealthServer,
   json,
   memoryRows,
+  prometheusText,
   type Route,
   startHealthServer,
   text,
@@ -135,7 +136,7 @@ export async function startAgent(cfg: AgentConfig, deps: AgentDeps): Promise<Run
       },
       "/metrics": () =>
         text(
-          [
+          prometheusText([
             [
               "fluidity_agent_tunnel_up",
               "gauge",
@@ -162,8 +163,7 @@ export async function startAgent(cfg: AgentConfig, deps: AgentDeps): Promise<Run
               counters.noTunnel,
             ],
             ...memoryRows("fluidity_agent"),
-          ].map(([n, t, h, v]) => `# HELP ${n} ${h}\n# TYPE ${n} ${t}\n${n} ${v}`).join("\n") +
-            "\n",
+          ]),
         ),
       "/proxy.pac": pacRoute({
         proxy: proxy.address,

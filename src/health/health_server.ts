@@ -56,8 +56,17 @@ export function text(body: string, contentType = "text/plain; version=0.0.4"): R
   return new Response(body, { headers: { "content-type": contentType } });
 }
 
-/** Process memory as Prometheus rows: name, type, help, value. */
-export function memoryRows(prefix: string): Array<[string, string, string, number]> {
+/** One Prometheus metric: name, type (`gauge`/`counter`), help, value. */
+export type MetricRow = [string, string, string, number];
+
+/** Prometheus text exposition of `rows`. */
+export function prometheusText(rows: readonly MetricRow[]): string {
+  return rows.map(([n, t, h, v]) => `# HELP ${n} ${h}\n# TYPE ${n} ${t}\n${n} ${v}`).join("\n") +
+    "\n";
+}
+
+/** Process memory as Prometheus rows. */
+export function memoryRows(prefix: string): MetricRow[] {
   const m = Deno.memoryUsage();
   return [
     [`${prefix}_memory_rss_bytes`, "gauge", "resident set size", m.rss],

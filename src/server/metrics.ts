@@ -1,4 +1,5 @@
 /** The server's activity counters, shared by /healthz, /metrics, the sleep check and CloudWatch. */
+import { type MetricRow, prometheusText } from "../health/health_server.ts";
 
 export class ServerMetrics {
   activeLinks = 0;
@@ -43,8 +44,8 @@ export class ServerMetrics {
   }
 
   /** Prometheus text exposition. */
-  prometheus(extra: Array<[string, string, number]> = []): string {
-    const rows: Array<[string, string, string, number]> = [
+  prometheus(extra: readonly MetricRow[] = []): string {
+    return prometheusText([
       ["fluidity_active_links", "gauge", "mTLS links from agents", this.activeLinks],
       ["fluidity_links_total", "counter", "links accepted", this.linksTotal],
       [
@@ -70,9 +71,7 @@ export class ServerMetrics {
         "last stream activity",
         this.lastActivityEpochSeconds,
       ],
-      ...extra.map(([n, h, v]) => [n, "gauge", h, v] as [string, string, string, number]),
-    ];
-    return rows.map(([n, t, h, v]) => `# HELP ${n} ${h}\n# TYPE ${n} ${t}\n${n} ${v}`).join("\n") +
-      "\n";
+      ...extra,
+    ]);
   }
 }

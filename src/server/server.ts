@@ -214,10 +214,8 @@ export async function startServer(cfg: ServerConfig, deps: ServerDeps): Promise<
       "/metrics": () =>
         text(
           metrics.prometheus([
-            ["fluidity_breakers_open", "targets failing fast", breaker.openCount()],
-            ...memoryRows("fluidity_server").map(([n, , h, v]) =>
-              [n, h, v] as [string, string, number]
-            ),
+            ["fluidity_breakers_open", "gauge", "targets failing fast", breaker.openCount()],
+            ...memoryRows("fluidity_server"),
           ]),
         ),
     }, log);
