@@ -55,21 +55,30 @@ const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
 const MAX_LENGTH = Number.MAX_SAFE_INTEGER;
 
+const WINDOWS_1252 = new TextDecoder("windows-1252");
+const ENCODER = new TextEncoder();
+// deno-lint-ignore no-control-regex
+const ASCII = /^[\x00-\x7f]*$/;
+
 /**
  * Bytes → string with one char per byte (header bytes are not UTF-8 text).
- * Not `TextDecoder("latin1")`: WHATWG maps that label to windows-1252, which
- * turns 0x80–0x9F into other code points and would not round-trip.
+ * `TextDecoder("latin1")` is windows-1252 under WHATWG, which turns 0x80–0x9F
+ * into other code points: the native decoder is used, and only when such a
+ * code point appears is the head decoded again byte by byte.
  */
 export function bytesToLatin1(b: Uint8Array): string {
-  let s = "";
-  for (let i = 0; i < b.length; i += 8192) {
-    s += String.fromCharCode(...b.subarray(i, i + 8192));
+  const s = WINDOWS_1252.decode(b);
+  if (!/[^\x00-\xff]/.test(s)) return s;
+  let out = "";
+  for (let i = 0; i < b.length; i += 4096) {
+    out += String.fromCharCode.apply(null, b.subarray(i, i + 4096) as unknown as number[]);
   }
-  return s;
+  return out;
 }
 
 /** String with one char per byte → bytes. */
 export function latin1ToBytes(s: string): Uint8Array {
+  if (ASCII.test(s)) return ENCODER.encode(s);
   const out = new Uint8Array(s.length);
   for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i) & 0xff;
   return out;
