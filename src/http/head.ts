@@ -68,7 +68,7 @@ const ASCII = /^[\x00-\x7f]*$/;
  */
 export function bytesToLatin1(b: Uint8Array): string {
   const s = WINDOWS_1252.decode(b);
-  if (!/[^\x00-\xff]/.test(s)) return s;
+  if (!/[\u0100-\uffff]/.test(s)) return s;
   let out = "";
   for (let i = 0; i < b.length; i += 4096) {
     out += String.fromCharCode.apply(null, b.subarray(i, i + 4096) as unknown as number[]);

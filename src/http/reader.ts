@@ -11,24 +11,42 @@ export class TooLargeError extends Error {
 
 export type ChunkSource = () => Promise<Uint8Array | null>;
 
-const MIN_READ = 4 * 1024;
-const MAX_READ = 64 * 1024;
+/** Read sizes of {@linkcode connSource}: the first read, and the most one read asks for. */
+export interface ReadSizes {
+  min: number;
+  max: number;
+}
+
+const DEFAULT_SIZES: ReadSizes = { min: 4 * 1024, max: 64 * 1024 };
 
 /**
- * Chunk source over a `Deno.Conn`-like reader; a fresh buffer per read (no
- * reuse hazards). The buffer starts small, so thousands of idle connections
- * with a read pending cost little, and grows ×4 while reads fill it (bulk
- * transfers read 64 KiB at a time).
+ * Chunk source over a `Deno.Conn`-like reader. Reads land in a slab (four
+ * reads' worth once reads grow) and each chunk is a view of its own bytes in it, never
+ * reused: allocation and zero-filling cost what is read, not what is asked
+ * for. The read size starts at `min`, so thousands of idle connections with
+ * a read pending cost little, grows ×4 while reads fill it (bulk transfers
+ * read `max` at a time) and shrinks when they do not.
  */
-export function connSource(conn: { read(p: Uint8Array): Promise<number | null> }): ChunkSource {
-  let size = MIN_READ;
+export function connSource(
+  conn: { read(p: Uint8Array): Promise<number | null> },
+  sizes: ReadSizes = DEFAULT_SIZES,
+): ChunkSource {
+  let want = sizes.min;
+  let slab = new Uint8Array(0);
+  let off = 0;
   return async () => {
-    const buf = new Uint8Array(size);
-    const n = await conn.read(buf);
+    if (slab.length - off < want) {
+      // A connection that only ever reads small heads keeps one small buffer.
+      slab = new Uint8Array(want === sizes.min ? want : want * 4);
+      off = 0;
+    }
+    const n = await conn.read(slab.subarray(off, off + want));
     if (n === null) return null;
-    if (n === size) size = Math.min(MAX_READ, size * 4);
-    else if (n < size / 8) size = Math.max(MIN_READ, size / 4);
-    return buf.subarray(0, n);
+    if (n === want) want = Math.min(sizes.max, want * 4);
+    else if (n < want / 8) want = Math.max(sizes.min, want / 4);
+    const chunk = slab.subarray(off, off + n);
+    off += n;
+    return chunk;
   };
 }
 
