@@ -13,6 +13,7 @@ import { Session } from "../tunnel/session.ts";
 import { socketTransport } from "../tunnel/socket_transport.ts";
 import type { TunnelStream } from "../tunnel/stream.ts";
 import { pipeBoth } from "../tunnel/pipe.ts";
+import { linkProver } from "../certs/link_proof.ts";
 import { CircuitBreaker } from "./breaker.ts";
 import { createDialer, type Dialer, DialError, splitTarget } from "./dialer.ts";
 import { ServerMetrics } from "./metrics.ts";
@@ -138,6 +139,8 @@ export async function startServer(cfg: ServerConfig, deps: ServerDeps): Promise<
     log.debug("stream done", { agent, target, up: r.up, down: r.down, error: r.error?.message });
   }
 
+  const prove = linkProver(deps.pems.cert, deps.pems.key);
+
   function onLink(sock: tls.TLSSocket): void {
     const agent = peerName(sock);
     const remote = `${sock.remoteAddress}:${sock.remotePort}`;
@@ -160,6 +163,11 @@ export async function startServer(cfg: ServerConfig, deps: ServerDeps): Promise<
       idleStreamTimeoutMs: cfg.link.idleStreamTimeoutMs,
       logger: log.child({ agent }),
       onStream: (s) => void handleStream(session, s, agent),
+      proveIdentity: (nonce) => {
+        const raw = sock.getPeerCertificate()?.raw;
+        if (!raw) throw new Error("no client certificate on this link");
+        return prove(nonce, new Uint8Array(raw));
+      },
       onTraffic: (n, dir) => {
         if (dir === "in") metrics.bytesIn += n;
         else metrics.bytesOut += n;

@@ -20,7 +20,7 @@ export const MAX_FRAME_LENGTH = 0xff_ffff;
 /** Protocol magic at the start of HELLO: "FLDT". */
 export const MAGIC = 0x464c4454;
 /** Bumped on any incompatible change; HELLO carries it so old and new binaries fail clearly. */
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 
 export const FrameType = {
   HELLO: 0,
@@ -31,6 +31,8 @@ export const FrameType = {
   RESET: 5,
   PING: 6,
   GOAWAY: 7,
+  /** The agent's challenge (a nonce) and, with ACK, the server's proof of identity. */
+  AUTH: 8,
 } as const;
 export type FrameType = typeof FrameType[keyof typeof FrameType];
 
@@ -230,6 +232,33 @@ export function decodeGoAway(
   };
 }
 
+/** Size of the agent's AUTH challenge. */
+export const AUTH_NONCE_SIZE = 32;
+const MAX_AUTH_CERT = 16 * 1024;
+
+/** The server's AUTH answer: its certificate (DER) and its signature over the challenge. */
+export interface AuthProof {
+  cert: Uint8Array;
+  signature: Uint8Array;
+}
+
+export function encodeAuthProof(p: AuthProof): Uint8Array {
+  if (p.cert.length > MAX_AUTH_CERT) throw new RangeError("certificate too large for AUTH");
+  const out = new Uint8Array(2 + p.cert.length + p.signature.length);
+  view(out).setUint16(0, p.cert.length);
+  out.set(p.cert, 2);
+  out.set(p.signature, 2 + p.cert.length);
+  return encodeFrame(FrameType.AUTH, FLAG_ACK, 0, out);
+}
+
+export function decodeAuthProof(payload: Uint8Array): AuthProof {
+  const n = payload.length >= 2 ? view(payload).getUint16(0) : -1;
+  if (n <= 0 || n > MAX_AUTH_CERT || payload.length <= 2 + n || payload.length > 2 + n + 1024) {
+    throw new FrameError(`malformed AUTH proof of ${payload.length} bytes`);
+  }
+  return { cert: payload.subarray(2, 2 + n), signature: payload.subarray(2 + n) };
+}
+
 function view(p: Uint8Array): DataView {
   return new DataView(p.buffer, p.byteOffset, p.byteLength);
 }
@@ -306,7 +335,7 @@ export class FrameDecoder {
       if (head.length < HEADER_SIZE) head = this.#coalesce(HEADER_SIZE);
       const len = (head[0]! << 16) | (head[1]! << 8) | head[2]!;
       const type = head[3]!;
-      if (type > FrameType.GOAWAY) throw new FrameError(`unknown frame type ${type}`);
+      if (type > FrameType.AUTH) throw new FrameError(`unknown frame type ${type}`);
       if (len > this.#maxFrameSize) {
         throw new FrameError(`frame of ${len} bytes exceeds the limit of ${this.#maxFrameSize}`);
       }

@@ -8,11 +8,14 @@
 import type { Logger } from "../log/logger.ts";
 import { VERSION } from "../version.ts";
 import {
+  type AuthProof,
+  decodeAuthProof,
   decodeGoAway,
   decodeHello,
   decodeOpen,
   decodeReset,
   decodeU32,
+  encodeAuthProof,
   encodeFrame,
   encodeFrameHeader,
   encodeGoAway,
@@ -77,6 +80,13 @@ export interface SessionOptions {
   onStream?: (stream: TunnelStream) => void;
   /** Called with byte counts of stream data received (`in`) and sent (`out`), for metrics. */
   onTraffic?: (bytes: number, direction: "in" | "out") => void;
+  /**
+   * Challenge the peer to prove its identity (AUTH); the link becomes ready
+   * only once `verify` accepted the answer (src/certs/link_proof.ts).
+   */
+  peerProof?: { nonce: Uint8Array; verify(proof: AuthProof): void };
+  /** Answers the peer's AUTH challenge; without it a challenge closes the link. */
+  proveIdentity?: (nonce: Uint8Array) => AuthProof;
   logger: Logger;
   clock?: Clock;
 }
@@ -114,6 +124,9 @@ export class Session implements StreamHost {
   readonly #recvUnacked = new Map<number, number>();
 
   #peer: Hello | undefined;
+  /** The peer's HELLO arrived and, when we asked, its identity proof passed. */
+  #ready = false;
+  #proofAnswered = false;
   #nextLocalId: number;
   #highestRemoteId = 0;
   #linkSendCredit = 0;
@@ -166,6 +179,9 @@ export class Session implements StreamHost {
       maxFrameSize: options.maxFrameSize,
       software: encoderSoftware,
     }));
+    if (options.peerProof) {
+      transport.write(encodeFrame(FrameType.AUTH, 0, 0, options.peerProof.nonce));
+    }
     const tick = Math.max(
       50,
       Math.min(options.keepaliveIntervalMs, options.keepaliveTimeoutMs) / 2,
@@ -186,7 +202,7 @@ export class Session implements StreamHost {
 
   /** True while new streams can be opened. */
   get usable(): boolean {
-    return !this.#closed && !this.#peerGoAway && !this.#goingAway && this.#peer !== undefined;
+    return !this.#closed && !this.#peerGoAway && !this.#goingAway && this.#ready;
   }
 
   get isClosed(): boolean {
@@ -204,10 +220,10 @@ export class Session implements StreamHost {
       throw new LinkUnavailableError(`the server is going away: ${this.#peerGoAway.reason}`);
     }
     if (this.#goingAway) throw new LinkUnavailableError("the tunnel link is shutting down");
-    if (!this.#peer) throw new LinkUnavailableError("the tunnel link is not ready");
+    if (!this.#ready) throw new LinkUnavailableError("the tunnel link is not ready");
     const id = this.#nextLocalId;
     this.#nextLocalId += 2;
-    const s = new TunnelStream(this, id, target, this.#peer.streamWindow, false);
+    const s = new TunnelStream(this, id, target, this.#peer!.streamWindow, false);
     s.lastActive = this.#clock.now();
     s.linkUnusable = this.unusable;
     this.#streams.set(id, s);
@@ -355,16 +371,25 @@ export class Session implements StreamHost {
     try {
       this.#decoder.push(chunk, (f) => this.#onFrame(f));
     } catch (e) {
-      const err = e instanceof FrameError ? e : new FrameError(String((e as Error)?.message ?? e));
+      const err = e instanceof FrameError || (e as Error)?.name === "ProofError"
+        ? e as Error
+        : new FrameError(String((e as Error)?.message ?? e));
       this.#protocolError(err);
     }
   }
 
   #protocolError(err: Error): void {
     if (this.#closed) return;
-    this.#log.warn("closing link: protocol error", { error: err.message });
+    const proof = err.name === "ProofError";
+    this.#log.warn(
+      proof ? "closing link: the peer's identity proof failed" : "closing link: protocol error",
+      {
+        error: err.message,
+      },
+    );
     try {
-      this.#t.write(encodeGoAway(this.#highestRemoteId, ResetCode.PROTOCOL, err.message));
+      const reason = proof ? "identity proof rejected" : err.message;
+      this.#t.write(encodeGoAway(this.#highestRemoteId, ResetCode.PROTOCOL, reason));
     } catch { /* socket may be gone */ }
     this.#t.end();
     this.#teardown(err);
@@ -424,6 +449,8 @@ export class Session implements StreamHost {
         }
         return;
       }
+      case FrameType.AUTH:
+        return this.#onAuth(f);
       case FrameType.GOAWAY: {
         if (f.stream !== 0) throw new FrameError("GOAWAY on a stream");
         const g = decodeGoAway(f.payload);
@@ -459,7 +486,35 @@ export class Session implements StreamHost {
     }
     this.#peer = h;
     this.#linkSendCredit = h.linkWindow;
-    this.#resolveReady(h);
+    if (!this.#o.peerProof) this.#becomeReady();
+  }
+
+  #becomeReady(): void {
+    this.#ready = true;
+    this.#resolveReady(this.#peer!);
+  }
+
+  /** A challenge to answer, or (ACK) the answer to ours. Throws ProofError when it fails. */
+  #onAuth(f: Frame): void {
+    if (f.stream !== 0) throw new FrameError("AUTH on a stream");
+    if (f.flags & FLAG_ACK) {
+      if (!this.#o.peerProof || this.#ready) throw new FrameError("unexpected AUTH answer");
+      this.#o.peerProof.verify(decodeAuthProof(f.payload));
+      this.#becomeReady();
+      return;
+    }
+    if (!this.#o.proveIdentity) {
+      throw new FrameError("AUTH challenge to a side that proves nothing");
+    }
+    if (this.#proofAnswered) throw new FrameError("second AUTH challenge");
+    this.#proofAnswered = true;
+    let proof: AuthProof;
+    try {
+      proof = this.#o.proveIdentity(f.payload);
+    } catch (e) {
+      throw new FrameError(`bad AUTH challenge: ${(e as Error).message}`);
+    }
+    this.#t.write(encodeAuthProof(proof));
   }
 
   #onOpen(f: Frame): void {

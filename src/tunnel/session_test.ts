@@ -180,3 +180,98 @@ Deno.test("Session: go-away refuses new streams but lets open ones finish", asyn
   client.close();
   server.close();
 });
+
+Deno.test("Session with peerProof is ready only after the peer's AUTH answer passed", async () => {
+  const [ta, tb] = memoryPair();
+  const seen: Uint8Array[] = [];
+  const nonce = new Uint8Array(32).fill(7);
+  const client = new Session(ta, {
+    ...base,
+    initiator: true,
+    peerProof: {
+      nonce,
+      verify(p) {
+        seen.push(p.cert, p.signature);
+      },
+    },
+  });
+  const server = new Session(tb, {
+    ...base,
+    initiator: false,
+    proveIdentity: (n) => ({ cert: new Uint8Array([1, 2, 3]), signature: n.slice(0, 4) }),
+  });
+  await client.ready;
+  assert.ok(client.usable);
+  assert.deepEqual(seen, [new Uint8Array([1, 2, 3]), new Uint8Array([7, 7, 7, 7])]);
+  client.close();
+  server.close();
+});
+
+Deno.test("Session: a failed proof closes the link with ProofError and opens nothing", async () => {
+  const [ta, tb] = memoryPair();
+  const client = new Session(ta, {
+    ...base,
+    initiator: true,
+    peerProof: {
+      nonce: new Uint8Array(32),
+      verify() {
+        throw Object.assign(new Error("not signed by the private CA"), { name: "ProofError" });
+      },
+    },
+  });
+  const server = new Session(tb, {
+    ...base,
+    initiator: false,
+    proveIdentity: () => ({ cert: new Uint8Array([1]), signature: new Uint8Array([2]) }),
+  });
+  await assert.rejects(client.ready, /not signed by the private CA/);
+  assert.equal(client.usable, false);
+  assert.throws(() => client.open("example.com:80"), LinkUnavailableError);
+  const end = await server.closed;
+  assert.match(end.goAway?.reason ?? "", /identity proof rejected/);
+  assert.equal((await client.closed).error?.name, "ProofError");
+});
+
+Deno.test("Session: AUTH out of turn is a protocol error", async (t) => {
+  const auth = (flags: number, payload: Uint8Array) =>
+    encodeFrame(FrameType.AUTH, flags, 0, payload);
+  const cases: Array<[string, SessionOptions, Uint8Array, RegExp]> = [
+    [
+      "an answer nobody asked for",
+      { ...base, initiator: true },
+      auth(1, new Uint8Array([0, 1, 9, 9])),
+      /unexpected AUTH answer/,
+    ],
+    [
+      "a challenge to a side that proves nothing",
+      { ...base, initiator: false },
+      auth(0, new Uint8Array(32)),
+      /proves nothing/,
+    ],
+    [
+      "a challenge of the wrong size",
+      {
+        ...base,
+        initiator: false,
+        proveIdentity: (n) => {
+          if (n.length !== 32) throw new Error(`AUTH challenge of ${n.length} bytes`);
+          return { cert: new Uint8Array([1]), signature: new Uint8Array([1]) };
+        },
+      },
+      auth(0, new Uint8Array(5)),
+      /bad AUTH challenge: AUTH challenge of 5 bytes/,
+    ],
+  ];
+  for (const [name, options, frame, re] of cases) {
+    await t.step(name, async () => {
+      const [ta, tb] = memoryPair();
+      const s = new Session(ta, options);
+      const peer = new Session(tb, { ...base, initiator: !options.initiator });
+      await peer.ready;
+      tb.write(frame);
+      const end = await s.closed;
+      assert.match(end.error?.message ?? "", re);
+      peer.close();
+    });
+  }
+});
