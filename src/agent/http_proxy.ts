@@ -374,9 +374,9 @@ class ClientConnection {
     else {
       // An idle kept stream must not hold a draining server link open.
       const kept = up;
-      kept.stream.linkUnusable.then(() => {
+      kept.stream.onLinkUnusable = () => {
         if (this.#upstream === kept && kept.reusable) this.#dropUpstream();
-      });
+      };
     }
     return clientKeepAlive(req) && framing.kind !== "close" && !res.connection.has("close");
   }

@@ -225,7 +225,6 @@ export class Session implements StreamHost {
     this.#nextLocalId += 2;
     const s = new TunnelStream(this, id, target, this.#peer!.streamWindow, false);
     s.lastActive = this.#clock.now();
-    s.linkUnusable = this.unusable;
     this.#streams.set(id, s);
     this.#recvBudget.set(id, this.#o.streamWindow);
     this.#t.write(encodeOpen(id, target));
@@ -455,7 +454,7 @@ export class Session implements StreamHost {
         if (f.stream !== 0) throw new FrameError("GOAWAY on a stream");
         const g = decodeGoAway(f.payload);
         this.#peerGoAway = { code: g.code, reason: g.reason };
-        this.#resolveUnusable();
+        this.#becomeUnusable();
         this.#log.info("peer is going away", { code: resetCodeName(g.code), reason: g.reason });
         if (g.code === ResetCode.VERSION || g.code === ResetCode.PROTOCOL) {
           this.#teardown(
@@ -625,6 +624,15 @@ export class Session implements StreamHost {
     }
   }
 
+  #unusableSaid = false;
+
+  #becomeUnusable(): void {
+    if (this.#unusableSaid) return;
+    this.#unusableSaid = true;
+    this.#resolveUnusable();
+    for (const s of [...this.#streams.values()]) s.onLinkUnusable?.();
+  }
+
   #teardown(err?: Error, reason?: string): void {
     if (this.#closed) return;
     this.#closed = true;
@@ -634,13 +642,13 @@ export class Session implements StreamHost {
     this.#rejectReady(
       err ?? new LinkUnavailableError(`link closed before the peer's hello: ${why}`),
     );
+    this.#becomeUnusable();
     for (const s of [...this.#streams.values()]) {
       s.fail(new StreamResetError(ResetCode.LINK_CLOSED, `tunnel link lost: ${why}`));
     }
     this.#streams.clear();
     for (const w of this.#linkWaiters) w();
     this.#linkWaiters = [];
-    this.#resolveUnusable();
     this.#resolveClosed({ error: err, goAway: this.#peerGoAway, helloReceived });
   }
 }

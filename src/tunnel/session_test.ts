@@ -275,3 +275,20 @@ Deno.test("Session: AUTH out of turn is a protocol error", async (t) => {
     });
   }
 });
+
+Deno.test("Session calls each open stream's onLinkUnusable once, on GOAWAY or link loss", async () => {
+  const { client, server } = pair((s, srv) => srv.accept(s));
+  await client.ready;
+  const a = client.open("a:1");
+  const b = client.open("b:1");
+  await Promise.all([a.opened, b.opened]);
+  const calls: string[] = [];
+  a.onLinkUnusable = () => calls.push("a");
+  b.onLinkUnusable = () => calls.push("b");
+  server.goAway(ResetCode.GOING_AWAY, "restarting");
+  await client.unusable;
+  assert.deepEqual(calls.sort(), ["a", "b"]);
+  client.destroy(new Error("gone"));
+  assert.deepEqual(calls.sort(), ["a", "b"], "called again at teardown");
+  server.close();
+});

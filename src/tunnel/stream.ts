@@ -66,8 +66,12 @@ export class TunnelStream {
   #isOpen = false;
   /** Last time a frame for this stream moved either way (ms, from the session clock). */
   lastActive = 0;
-  /** Resolves when the stream's link stops taking new streams (GOAWAY or closed). */
-  linkUnusable: Promise<void> = new Promise(() => {});
+  /**
+   * Called once if the stream's link stops taking new streams (GOAWAY or
+   * closed) while this stream is open. A field, not a promise reaction: a
+   * kept-alive upstream sets it per request without piling up callbacks.
+   */
+  onLinkUnusable: (() => void) | undefined;
 
   constructor(host: StreamHost, id: number, target: string, sendCredit: number, accepted: boolean) {
     this.#host = host;
