@@ -19,6 +19,7 @@ import { Session, type Transport } from "../tunnel/session.ts";
 import { socketTransport } from "../tunnel/socket_transport.ts";
 import { connTransport } from "../tunnel/conn_transport.ts";
 import { proofCheck } from "../certs/link_proof.ts";
+import { encodeFrame, FrameType } from "../tunnel/frames.ts";
 
 export interface AgentPems {
   cert: string;
@@ -73,6 +74,9 @@ function describeTlsError(e: Error & { code?: string }, addr: string, serverName
   return `TLS connection to ${addr} failed: ${e.message}`;
 }
 
+/** A PING the server answers at once (its sequence number matches no ping of ours). */
+const NAGLE_PROBE = encodeFrame(FrameType.PING, 0, 0, new Uint8Array(8).fill(0xff));
+
 function handshakeTimeout(addr: string, ms: number): LinkDialError {
   return new LinkDialError(
     `cannot reach the server at ${addr}: no TLS handshake within ${ms / 1000}s`,
@@ -120,7 +124,7 @@ async function denoTls(host: string, port: number, addr: string, o: LinkDialOpti
         }, o.connectTimeoutMs);
       }),
     ]);
-    return connTransport(conn);
+    return connTransport(conn, { ackProbe: NAGLE_PROBE });
   } catch (e) {
     if (e instanceof LinkDialError) throw e;
     throw tlsFailure(e as Error, addr, o);

@@ -29,8 +29,25 @@ export interface TransportConn {
  *
  * Writes are fire-and-forget for the session (flow control bounds what can
  * be queued): frames written in the same tick are joined into one write.
+ *
+ * `Deno.TlsConn` has no `setNoDelay`, so Nagle's algorithm holds a small
+ * write while an earlier small one is unacknowledged, and the peer delays
+ * that ACK by up to 40 ms when it has nothing to send back (a RESET, a
+ * WINDOW, a request whose answer is slow, one-way WebSocket messages): the
+ * next request waited 40 ms. With `ackProbe` every small write ends with a
+ * frame the peer answers at once, so its ACK rides on that answer and a
+ * held write waits one round trip at most.
  */
-export function connTransport(conn: TransportConn): Transport {
+export interface ConnTransportOptions {
+  /**
+   * Bytes appended to every write smaller than a TLS record: a frame the
+   * peer answers at once (a PING). For conns without TCP_NODELAY (see
+   * {@linkcode connTransport}).
+   */
+  ackProbe?: Uint8Array;
+}
+
+export function connTransport(conn: TransportConn, options: ConnTransportOptions = {}): Transport {
   let queue: Uint8Array[] = [];
   let flushing = false;
   let ending = false;
@@ -80,10 +97,19 @@ export function connTransport(conn: TransportConn): Transport {
     return out;
   };
 
+  const probe = options.ackProbe;
+  const withProbe = (batch: Uint8Array): Uint8Array => {
+    if (!probe || batch.length >= RECORD) return batch;
+    const out = new Uint8Array(batch.length + probe.length);
+    out.set(batch);
+    out.set(probe, batch.length);
+    return out;
+  };
+
   const flush = async () => {
     try {
       while (queue.length > 0 && !closed) {
-        const batch = take();
+        const batch = withProbe(take());
         let off = 0;
         while (off < batch.length) {
           off += await conn.write(off === 0 ? batch : batch.subarray(off));

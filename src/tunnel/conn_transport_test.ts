@@ -132,3 +132,18 @@ Deno.test("connTransport carries a session over real loopback TCP, 4 MiB both wa
   server.close();
   await Promise.all([client.closed, server.closed]);
 });
+
+Deno.test("connTransport ends every write smaller than a TLS record with the ack probe", async () => {
+  const { conn, writes } = recordingConn();
+  const probe = new Uint8Array([0xee, 0xee]);
+  const t = connTransport(conn, { ackProbe: probe });
+  t.onData(() => {});
+  t.write(new Uint8Array([1, 2, 3]));
+  await tick();
+  assert.deepEqual(writes.map((w) => [...w]), [[1, 2, 3, 0xee, 0xee]]);
+  writes.length = 0;
+  t.write(new Uint8Array(32 * 1024).fill(1));
+  await tick();
+  assert.deepEqual(writes.map((w) => w.length), [32 * 1024], "a bulk write carries no probe");
+  t.destroy();
+});
