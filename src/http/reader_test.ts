@@ -131,3 +131,19 @@ Deno.test("concat() joins parts and returns a single part as is", () => {
   assert.equal(concat([a]), a);
   assert.equal(dec(concat([a, enc("c"), enc("")])), "abc");
 });
+
+Deno.test("connSource() chunks are exact-size copies that later reads do not touch", async () => {
+  let round = 0;
+  const src = connSource({
+    read(p: Uint8Array) {
+      round++;
+      p.fill(round, 0, 3);
+      return Promise.resolve(3);
+    },
+  });
+  const first = (await src())!;
+  const second = (await src())!;
+  assert.deepEqual([...first], [1, 1, 1]);
+  assert.deepEqual([...second], [2, 2, 2]);
+  assert.equal(first.buffer.byteLength, 3, "a chunk keeps no larger buffer alive");
+});

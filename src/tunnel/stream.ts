@@ -202,7 +202,9 @@ export class TunnelStream {
       r.resolve(chunk);
       return;
     }
-    this.#queue.push(chunk);
+    // A small view into a large read buffer would keep all of it alive while
+    // it waits (200 slow streams × one 256 KiB buffer each): copy those.
+    this.#queue.push(chunk.length * 4 < chunk.buffer.byteLength ? chunk.slice() : chunk);
     this.#queued += chunk.length;
   }
 
