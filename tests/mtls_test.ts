@@ -6,7 +6,9 @@
  * refused (no HELLO frame ever arrives); a valid agent certificate gets the
  * server's HELLO. Agent side: the agent pins the private CA, so it refuses a
  * server certified by another CA even when the system trust includes that
- * CA; and an agent with an expired certificate says it was likely rejected.
+ * CA, and a relay that intercepts TLS with such a certificate and reaches
+ * the real server with a valid client certificate of its own; an agent with
+ * an expired certificate says it was likely rejected.
  */
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
@@ -182,13 +184,14 @@ function spawnAgent(
   cert: string,
   key: string,
   env: Record<string, string> = {},
+  server = `${s.host}:${s.port}`,
 ): Proc {
   return spawnFluidity([
     "agent",
     "--listen",
     "127.0.0.1:0",
     "--server",
-    `${s.host}:${s.port}`,
+    server,
     "--cert",
     cert,
     "--key",
@@ -252,6 +255,96 @@ Deno.test("agent: refuses a server certified by another CA even when the system 
   } finally {
     await agent?.stop();
     await origin.close();
+    await stopServer(s);
+  }
+});
+
+/**
+ * A TLS-intercepting relay: terminates the agent's TLS with a certificate the
+ * workstation trusts (another CA, in DENO_CERT), and connects on to the real
+ * server with a valid client certificate of its own (an insider's).
+ */
+function startInterceptingRelay(
+  tlsPem: { certPem: string; keyPem: string },
+  upstream: { host: string; port: number; caPem: string; cert: string; key: string },
+) {
+  const listener = Deno.listenTls({
+    hostname: "127.0.0.1",
+    port: 0,
+    cert: tlsPem.certPem,
+    key: tlsPem.keyPem,
+  });
+  let relayed = 0;
+  const conns: Deno.Conn[] = [];
+  (async () => {
+    for await (const down of listener) {
+      conns.push(down);
+      (async () => {
+        const up = await Deno.connectTls({
+          hostname: upstream.host,
+          port: upstream.port,
+          caCerts: [upstream.caPem],
+          cert: upstream.cert,
+          key: upstream.key,
+        });
+        conns.push(up);
+        relayed++;
+        await Promise.all([
+          down.readable.pipeTo(up.writable).catch(() => {}),
+          up.readable.pipeTo(down.writable).catch(() => {}),
+        ]);
+      })().catch(() => {});
+    }
+  })().catch(() => {});
+  return {
+    address: `127.0.0.1:${listener.addr.port}`,
+    relayed: () => relayed,
+    close() {
+      listener.close();
+      for (const c of conns) {
+        try {
+          c.close();
+        } catch { /* closed */ }
+      }
+    },
+  };
+}
+
+Deno.test("agent: refuses a relayed link: a trusted interceptor with its own valid client certificate", async () => {
+  const pki = await makeTestPki();
+  const s = await startServer(pki);
+  const { issueCert } = await import("../src/certs/ca.ts");
+  const insider = await issueCert(pki.ca, { kind: "agent", name: "insider" });
+  const relay = startInterceptingRelay(pki.otherServer, {
+    host: s.host,
+    port: s.port,
+    caPem: pki.ca.certPem,
+    cert: insider.certPem,
+    key: insider.keyPem,
+  });
+  let agent: Proc | undefined;
+  try {
+    agent = spawnAgent(s, `${s.dir}/agent.crt`, `${s.dir}/agent.key`, {
+      DENO_CERT: `${s.dir}/other-ca.crt`,
+    }, relay.address);
+    const m = await agent.waitFor(/proxy listening on (\S+)/, 30_000, "stdout");
+    // The relay reached the real server, which answered the challenge for
+    // the insider's certificate: the agent sees it is not its own.
+    await agent.waitFor(/cannot connect to the server.*may be intercepted by a TLS proxy/, 30_000);
+    assert.ok(relay.relayed() >= 1, "the relay never reached the server");
+    await s.proc.waitFor(/link up.*agent=insider/, 10_000);
+    await s.proc.waitFor(/identity proof rejected/, 10_000);
+    assert.ok(!agent.stderr.some((l) => /tunnel up/.test(l)), "the agent used the relayed link");
+    assert.ok(!s.proc.stderr.some((l) => /stream/.test(l)), "a stream crossed the relay");
+    const res = await rawExchange(
+      m[1]!,
+      "GET http://127.0.0.1:9/ HTTP/1.1\r\nHost: 127.0.0.1:9\r\nConnection: close\r\n\r\n",
+      { timeoutMs: 20_000 },
+    );
+    assert.match(res, /^HTTP\/1\.1 503 /);
+  } finally {
+    await agent?.stop();
+    relay.close();
     await stopServer(s);
   }
 });
