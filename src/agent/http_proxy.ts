@@ -237,11 +237,28 @@ class ClientConnection {
     }
   }
 
+  /**
+   * When the head being read times out (ms since epoch; 0 = not reading).
+   * Checked by the proxy's sweeper: one interval for all connections instead
+   * of a timer set and cleared per request (Node-style Timeout objects were
+   * ~4 % of the agent's CPU at 10k requests/s).
+   */
+  deadline = 0;
+  #onDeadline: (() => void) | undefined;
+
+  /** Called by the sweeper once `deadline` passed. */
+  expire(): void {
+    const f = this.#onDeadline;
+    this.deadline = 0;
+    this.#onDeadline = undefined;
+    f?.();
+  }
+
   /** Reads a request head within the head (first) or idle (keep-alive) timeout. */
   async #readHead(first: boolean): Promise<Uint8Array | null> {
     const ms = first ? this.#o.headTimeoutMs : this.#o.idleTimeoutMs;
     let timedOut = false;
-    const t = setTimeout(() => {
+    this.#onDeadline = () => {
       timedOut = true;
       const finish = first
         ? this.#send(
@@ -250,7 +267,8 @@ class ClientConnection {
         : Promise.resolve();
       this.#responseStarted = true;
       finish.catch(() => {}).finally(() => this.#close());
-    }, ms);
+    };
+    this.deadline = Date.now() + ms;
     try {
       return await this.#reader.readHead(this.#o.maxHeadSize);
     } catch (e) {
@@ -258,7 +276,8 @@ class ClientConnection {
       if (e instanceof TooLargeError || e instanceof HttpError) throw e;
       return null; // client went away mid-head
     } finally {
-      clearTimeout(t);
+      this.deadline = 0;
+      this.#onDeadline = undefined;
     }
   }
 
@@ -440,6 +459,13 @@ export function startHttpProxy(listen: string, o: HttpProxyOptions): HttpProxy {
       .finally(() => live.delete(conn));
   });
   const address = front.address;
+  // Head and idle timeouts, checked a few times per the shorter one.
+  const tick = Math.min(1000, Math.max(50, Math.min(o.headTimeoutMs, o.idleTimeoutMs) / 4));
+  const sweeper = setInterval(() => {
+    const now = Date.now();
+    for (const c of live.values()) if (c.deadline !== 0 && now >= c.deadline) c.expire();
+  }, tick);
+  Deno.unrefTimer(sweeper);
 
   return {
     address,
@@ -448,6 +474,7 @@ export function startHttpProxy(listen: string, o: HttpProxyOptions): HttpProxy {
     },
     async close(drainMs = 0) {
       closing = true;
+      clearInterval(sweeper);
       front.stop();
       for (const c of live.values()) if (!c.busy) c.abort();
       const busy = [...live.values()];

@@ -386,3 +386,23 @@ Deno.test("HTTP proxy takes a head of exactly maxHeadSize and refuses one byte m
     );
   }, { maxHeadSize: 2048 });
 });
+
+Deno.test("HTTP proxy answers 408 to a silent client and closes an idle keep-alive connection", async () => {
+  await withProxy(async (addr) => {
+    const t0 = Date.now();
+    const silent = await exchange(addr, "GET http://a", undefined, { timeoutMs: 5000 });
+    assert.match(silent, /^HTTP\/1\.1 408 /);
+    assert.match(silent, /Fluidity-Error: head-timeout/);
+    assert.ok(Date.now() - t0 >= 300, "408 before the head timeout");
+
+    // A complete exchange, then silence: closed without a response after the idle timeout.
+    const idle = await exchange(
+      addr,
+      "GET http://echo.test/x HTTP/1.1\r\nHost: echo.test\r\n\r\n",
+      undefined,
+      { timeoutMs: 5000 },
+    );
+    assert.match(idle, /^HTTP\/1\.1 200 /);
+    assert.doesNotMatch(idle, /<timeout>|408/);
+  }, { headTimeoutMs: 300, idleTimeoutMs: 300 });
+});
