@@ -90,15 +90,24 @@ function splitLines(head: string): string[] {
   while (lines.length && (lines[lines.length - 1] === "" || lines[lines.length - 1] === "\r")) {
     lines.pop();
   }
-  return lines.map((l) => (l.endsWith("\r") ? l.slice(0, -1) : l));
+  for (let i = 0; i < lines.length; i++) {
+    const l = lines[i]!;
+    if (l.charCodeAt(l.length - 1) === 13) lines[i] = l.slice(0, -1);
+  }
+  return lines;
 }
 
-function parseHeaders(lines: string[], limitCount: number): HeaderLine[] {
-  if (lines.length > limitCount) throw new HttpError(431, `more than ${limitCount} header lines`);
+const isBlank = (c: number) => c === 32 || c === 9;
+
+function parseHeaders(lines: string[], limitCount: number, from = 0): HeaderLine[] {
+  if (lines.length - from > limitCount) {
+    throw new HttpError(431, `more than ${limitCount} header lines`);
+  }
   const out: HeaderLine[] = [];
-  for (const raw of lines) {
+  for (let i = from; i < lines.length; i++) {
+    const raw = lines[i]!;
     if (raw.includes("\r")) throw new HttpError(400, "bare CR in a header line");
-    if (raw.startsWith(" ") || raw.startsWith("\t")) {
+    if (isBlank(raw.charCodeAt(0))) {
       throw new HttpError(400, "obsolete line folding in headers is not accepted");
     }
     const colon = raw.indexOf(":");
@@ -109,7 +118,11 @@ function parseHeaders(lines: string[], limitCount: number): HeaderLine[] {
     if (!TOKEN.test(name)) {
       throw new HttpError(400, `invalid header name ${JSON.stringify(name.slice(0, 40))}`);
     }
-    const value = raw.slice(colon + 1).replace(/^[ \t]+|[ \t]+$/g, "");
+    let start = colon + 1;
+    let end = raw.length;
+    while (start < end && isBlank(raw.charCodeAt(start))) start++;
+    while (end > start && isBlank(raw.charCodeAt(end - 1))) end--;
+    const value = raw.slice(start, end);
     if (!FIELD_VALUE.test(value)) throw new HttpError(400, `invalid characters in header ${name}`);
     out.push({ raw, name: name.toLowerCase(), value });
   }
@@ -130,8 +143,12 @@ function connectionTokens(headers: HeaderLine[], names: string[]): Set<string> {
 
 /** Body framing from Transfer-Encoding / Content-Length (RFC 9112 §6). */
 function framingOf(headers: HeaderLine[], isRequest: boolean): BodyFraming {
-  const te = headers.filter((h) => h.name === "transfer-encoding");
-  const cl = headers.filter((h) => h.name === "content-length");
+  const te: HeaderLine[] = [];
+  const cl: HeaderLine[] = [];
+  for (const h of headers) {
+    if (h.name === "transfer-encoding") te.push(h);
+    else if (h.name === "content-length") cl.push(h);
+  }
   if (te.length) {
     if (cl.length) {
       throw new HttpError(
@@ -168,7 +185,7 @@ function framingOf(headers: HeaderLine[], isRequest: boolean): BodyFraming {
 /** Parses a request head (bytes up to and including the blank line). */
 export function parseRequestHead(bytes: Uint8Array, maxHeaders = 256): RequestHead {
   const lines = splitLines(bytesToLatin1(bytes));
-  const first = lines.shift() ?? "";
+  const first = lines[0] ?? "";
   if (first === "") throw new HttpError(400, "empty request line");
   const parts = first.split(" ");
   if (parts.length !== 3) {
@@ -188,7 +205,7 @@ export function parseRequestHead(bytes: Uint8Array, maxHeaders = 256): RequestHe
   if (target === "" || /[\x00-\x20\x7f]/.test(target)) {
     throw new HttpError(400, "invalid request target");
   }
-  const headers = parseHeaders(lines, maxHeaders);
+  const headers = parseHeaders(lines, maxHeaders, 1);
   const framing = framingOf(headers, true);
   return {
     method,
@@ -203,7 +220,7 @@ export function parseRequestHead(bytes: Uint8Array, maxHeaders = 256): RequestHe
 /** Parses a response head. `framing` needs the request (HEAD, CONNECT). */
 export function parseResponseHead(bytes: Uint8Array, maxHeaders = 512): ResponseHead {
   const lines = splitLines(bytesToLatin1(bytes));
-  const statusLine = lines.shift() ?? "";
+  const statusLine = lines[0] ?? "";
   const m = /^(HTTP\/\d\.\d) (\d{3})(?: .*)?$/.exec(statusLine);
   if (!m) {
     throw new HttpError(
@@ -213,7 +230,7 @@ export function parseResponseHead(bytes: Uint8Array, maxHeaders = 512): Response
   }
   let headers: HeaderLine[];
   try {
-    headers = parseHeaders(lines, maxHeaders);
+    headers = parseHeaders(lines, maxHeaders, 1);
   } catch (e) {
     throw new HttpError(502, `malformed response from the origin: ${(e as Error).message}`);
   }
