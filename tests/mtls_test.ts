@@ -15,7 +15,7 @@ import { Buffer } from "node:buffer";
 import * as tls from "node:tls";
 import { makeTestPki, type TestPki, writeTestPki } from "../src/certs/test_pki.ts";
 import { type Proc, spawnFluidity } from "./helpers/procs.ts";
-import { rawExchange, startHttpOrigin } from "./helpers/origins.ts";
+import { closeAll, rawExchange, startHttpOrigin } from "./helpers/origins.ts";
 
 const HEADER_SIZE = 9;
 const HELLO = 0;
@@ -299,14 +299,7 @@ function startInterceptingRelay(
   return {
     address: `127.0.0.1:${listener.addr.port}`,
     relayed: () => relayed,
-    close() {
-      listener.close();
-      for (const c of conns) {
-        try {
-          c.close();
-        } catch { /* closed */ }
-      }
-    },
+    close: () => closeAll(listener, conns),
   };
 }
 

@@ -105,6 +105,15 @@ export interface RawOrigin extends Origin {
  * A TCP origin that records each raw request head and answers with `response`
  * (a function of the head) — for byte-level checks Deno.serve would normalise.
  */
+/** Closes a listener and the connections it accepted, ignoring the ones already closed. */
+export function closeAll(listener: { close(): void }, conns: Iterable<{ close(): void }>): void {
+  for (const c of [listener, ...conns]) {
+    try {
+      c.close();
+    } catch { /* closed */ }
+  }
+}
+
 export function startRawOrigin(response: (head: string) => string): RawOrigin {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const port = (listener.addr as Deno.NetAddr).port;
@@ -141,12 +150,7 @@ export function startRawOrigin(response: (head: string) => string): RawOrigin {
     port,
     requests,
     close() {
-      listener.close();
-      for (const c of conns) {
-        try {
-          c.close();
-        } catch { /* closed */ }
-      }
+      closeAll(listener, conns);
       return Promise.resolve();
     },
   };
