@@ -23,6 +23,14 @@ export interface TransportConn {
   close(): void;
 }
 
+export interface ConnTransportOptions {
+  /**
+   * Bytes appended to every write smaller than a TLS record: a frame the
+   * peer answers at once (a PING). For conns without TCP_NODELAY.
+   */
+  ackProbe?: Uint8Array;
+}
+
 /**
  * Reads come from {@linkcode connSource}: chunks are never reused, so the
  * frame decoder hands out views of them as stream data without copying.
@@ -38,15 +46,6 @@ export interface TransportConn {
  * frame the peer answers at once, so its ACK rides on that answer and a
  * held write waits one round trip at most.
  */
-export interface ConnTransportOptions {
-  /**
-   * Bytes appended to every write smaller than a TLS record: a frame the
-   * peer answers at once (a PING). For conns without TCP_NODELAY (see
-   * {@linkcode connTransport}).
-   */
-  ackProbe?: Uint8Array;
-}
-
 export function connTransport(conn: TransportConn, options: ConnTransportOptions = {}): Transport {
   let queue: Uint8Array[] = [];
   let flushing = false;
@@ -75,8 +74,7 @@ export function connTransport(conn: TransportConn, options: ConnTransportOptions
    * The next write: what is queued, up to MAX_BATCH, cut to whole TLS
    * records when over one. TLS splits each write into records of up to
    * 16 KiB; a write of 64 KiB + a 9-byte header would end in a tiny record,
-   * and each record costs the receiving `node:tls` server about as much as a
-   * full one (a 1 GiB upload took ~2× the server CPU). The rest of a cut
+   * and the receiving `node:tls` server pays per record. The rest of a cut
    * chunk leads the next write, together with what queued meanwhile.
    */
   const take = (): Uint8Array => {
