@@ -370,24 +370,19 @@ export class Session implements StreamHost {
     try {
       this.#decoder.push(chunk, (f) => this.#onFrame(f));
     } catch (e) {
-      const err = e instanceof FrameError || (e as Error)?.name === "ProofError"
-        ? e as Error
-        : new FrameError(String((e as Error)?.message ?? e));
+      const err = e instanceof FrameError ? e : new FrameError(String((e as Error)?.message ?? e));
       this.#protocolError(err);
     }
   }
 
-  #protocolError(err: Error): void {
+  /**
+   * Closes the link over bad input: GOAWAY with `reason` (what the peer is
+   * told), then teardown with `err` (what our side reports).
+   */
+  #protocolError(err: Error, what = "protocol error", reason = err.message): void {
     if (this.#closed) return;
-    const proof = err.name === "ProofError";
-    this.#log.warn(
-      proof ? "closing link: the peer's identity proof failed" : "closing link: protocol error",
-      {
-        error: err.message,
-      },
-    );
+    this.#log.warn(`closing link: ${what}`, { error: err.message });
     try {
-      const reason = proof ? "identity proof rejected" : err.message;
       this.#t.write(encodeGoAway(this.#highestRemoteId, ResetCode.PROTOCOL, reason));
     } catch { /* socket may be gone */ }
     this.#t.end();
@@ -493,12 +488,19 @@ export class Session implements StreamHost {
     this.#resolveReady(this.#peer!);
   }
 
-  /** A challenge to answer, or (ACK) the answer to ours. Throws ProofError when it fails. */
+  /** A challenge to answer, or (ACK) the answer to ours; a failed proof closes the link. */
   #onAuth(f: Frame): void {
     if (f.stream !== 0) throw new FrameError("AUTH on a stream");
     if (f.flags & FLAG_ACK) {
       if (!this.#o.peerProof || this.#ready) throw new FrameError("unexpected AUTH answer");
-      this.#o.peerProof.verify(decodeAuthProof(f.payload));
+      const proof = decodeAuthProof(f.payload);
+      try {
+        this.#o.peerProof.verify(proof);
+      } catch (e) {
+        const err = e instanceof Error ? e : new Error(String(e));
+        this.#protocolError(err, "the peer's identity proof failed", "identity proof rejected");
+        return;
+      }
       this.#becomeReady();
       return;
     }
