@@ -47,6 +47,7 @@ export interface ConnTransportOptions {
  * held write waits one round trip at most.
  */
 export function connTransport(conn: TransportConn, options: ConnTransportOptions = {}): Transport {
+  const probe = options.ackProbe;
   let queue: Uint8Array[] = [];
   let flushing = false;
   let ending = false;
@@ -80,6 +81,11 @@ export function connTransport(conn: TransportConn, options: ConnTransportOptions
   const take = (): Uint8Array => {
     let total = 0;
     for (let i = 0; i < queue.length && total < MAX_BATCH; i++) total += queue[i]!.length;
+    if (probe && total < RECORD) {
+      // A small write ends with the probe, joined in the same copy.
+      queue.push(probe);
+      total += probe.length;
+    }
     let size = Math.min(total, MAX_BATCH);
     if (size > RECORD) size -= size % RECORD;
     if (queue[0]!.length === size) return queue.shift()!;
@@ -95,19 +101,10 @@ export function connTransport(conn: TransportConn, options: ConnTransportOptions
     return out;
   };
 
-  const probe = options.ackProbe;
-  const withProbe = (batch: Uint8Array): Uint8Array => {
-    if (!probe || batch.length >= RECORD) return batch;
-    const out = new Uint8Array(batch.length + probe.length);
-    out.set(batch);
-    out.set(probe, batch.length);
-    return out;
-  };
-
   const flush = async () => {
     try {
       while (queue.length > 0 && !closed) {
-        const batch = withProbe(take());
+        const batch = take();
         let off = 0;
         while (off < batch.length) {
           off += await conn.write(off === 0 ? batch : batch.subarray(off));
