@@ -91,10 +91,23 @@ function tlsFailure(e: Error, addr: string, o: LinkDialOptions): LinkDialError {
   return new LinkDialError(msg, false, { cause: e });
 }
 
+/** `p`, or a rejection with `onTimeout()` once `ms` passed. */
+async function withTimeout<T>(p: Promise<T>, ms: number, onTimeout: () => Error): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    return await Promise.race([
+      p,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(onTimeout()), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** Direct: Deno's TLS, with the name left to the identity proof. */
 async function denoTls(host: string, port: number, addr: string, o: LinkDialOptions) {
-  let timedOut = false;
-  let timer: ReturnType<typeof setTimeout> | undefined;
   const attempt = (async () => {
     const conn = await Deno.connectTls({
       hostname: host,
@@ -111,25 +124,16 @@ async function denoTls(host: string, port: number, addr: string, o: LinkDialOpti
       conn.close();
       throw e;
     }
-    if (timedOut) conn.close();
     return conn;
   })();
   try {
-    const conn = await Promise.race([
-      attempt,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => {
-          timedOut = true;
-          reject(handshakeTimeout(addr, o.connectTimeoutMs));
-        }, o.connectTimeoutMs);
-      }),
-    ]);
+    const ms = o.connectTimeoutMs;
+    const conn = await withTimeout(attempt, ms, () => handshakeTimeout(addr, ms));
     return connTransport(conn, { ackProbe: NAGLE_PROBE });
   } catch (e) {
+    attempt.then((late) => late.close(), () => {}); // a handshake that ends after the timeout
     if (e instanceof LinkDialError) throw e;
     throw tlsFailure(e as Error, addr, o);
-  } finally {
-    clearTimeout(timer);
   }
 }
 
@@ -191,22 +195,15 @@ export async function dialLink(host: string, port: number, o: LinkDialOptions): 
     }),
     logger: o.logger,
   });
-  let timer: ReturnType<typeof setTimeout> | undefined;
   try {
-    await Promise.race([
+    await withTimeout(
       session.ready,
-      new Promise((_, reject) => {
-        timer = setTimeout(
-          () =>
-            reject(
-              new LinkDialError(
-                `the server at ${addr} sent no hello within ${o.connectTimeoutMs / 1000}s`,
-              ),
-            ),
-          o.connectTimeoutMs,
-        );
-      }),
-    ]);
+      o.connectTimeoutMs,
+      () =>
+        new LinkDialError(
+          `the server at ${addr} sent no hello within ${o.connectTimeoutMs / 1000}s`,
+        ),
+    );
   } catch (e) {
     session.destroy(e as Error);
     const end = await session.closed;
@@ -232,8 +229,6 @@ export async function dialLink(host: string, port: number, o: LinkDialOptions): 
       );
     }
     throw new LinkDialError(`link to ${addr} failed: ${err.message}`, false, { cause: err });
-  } finally {
-    clearTimeout(timer);
   }
   return session;
 }
