@@ -183,6 +183,8 @@ export async function dialLink(host: string, port: number, o: LinkDialOptions): 
     initiator: true,
     streamWindow: o.link.streamWindow,
     linkWindow: o.link.linkWindow,
+    linkWindowMax: o.link.linkWindowMax,
+    streamWindowMax: o.link.streamWindowMax,
     maxFrameSize: o.link.maxFrameSize,
     maxStreams: o.link.maxStreams,
     keepaliveIntervalMs: o.link.keepaliveIntervalMs,

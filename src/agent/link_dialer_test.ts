@@ -20,6 +20,8 @@ Deno.test("dialLink() gives up on a server that accepts TCP but never answers TL
         link: {
           streamWindow: 65536,
           linkWindow: 262144,
+          linkWindowMax: 262144,
+          streamWindowMax: 65536,
           maxFrameSize: 65536,
           maxStreams: 10,
           keepaliveIntervalMs: 0,

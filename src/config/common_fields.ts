@@ -32,15 +32,33 @@ export function linkFields(): Field[] {
       default: 2 * MiB,
       min: 64 * KiB,
       max: 64 * MiB,
-      help: "per-stream flow-control window (bytes in flight per stream)",
+      help: "per-stream flow-control window at the start (bytes in flight per stream)",
+    },
+    {
+      key: "link.stream_window_max",
+      kind: "size",
+      default: 16 * MiB,
+      min: 64 * KiB,
+      max: 64 * MiB,
+      help:
+        "a stream's window grows up to this when the round trip needs it (at most stream_window: no growth)",
     },
     {
       key: "link.link_window",
       kind: "size",
-      default: 16 * MiB,
+      default: 4 * MiB,
       min: 256 * KiB,
       max: 1024 * MiB,
-      help: "per-link flow-control window (bytes in flight over the whole link)",
+      help: "per-link flow-control window at the start (bytes in flight over the whole link)",
+    },
+    {
+      key: "link.link_window_max",
+      kind: "size",
+      default: 64 * MiB,
+      min: 256 * KiB,
+      max: 1024 * MiB,
+      help:
+        "the link window grows up to this when the round trip needs it (at most link_window: no growth)",
     },
     {
       key: "link.max_frame_size",

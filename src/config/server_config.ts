@@ -146,7 +146,10 @@ export interface ServerConfig {
 /** Link tuning shared by both ends. */
 export interface LinkConfig {
   streamWindow: number;
+  /** Receive-window auto-tuning ceilings (src/tunnel/window_tuner.ts). */
+  streamWindowMax: number;
   linkWindow: number;
+  linkWindowMax: number;
   maxFrameSize: number;
   maxStreams: number;
   keepaliveIntervalMs: number;
@@ -157,7 +160,9 @@ export interface LinkConfig {
 export function linkConfigOf(v: ConfigValues): LinkConfig {
   return {
     streamWindow: v["link.stream_window"] as number,
+    streamWindowMax: v["link.stream_window_max"] as number,
     linkWindow: v["link.link_window"] as number,
+    linkWindowMax: v["link.link_window_max"] as number,
     maxFrameSize: v["link.max_frame_size"] as number,
     maxStreams: v["link.max_streams"] as number,
     keepaliveIntervalMs: v["link.keepalive_interval"] as number,

@@ -156,6 +156,8 @@ export async function startServer(cfg: ServerConfig, deps: ServerDeps): Promise<
       initiator: false,
       streamWindow: cfg.link.streamWindow,
       linkWindow: cfg.link.linkWindow,
+      linkWindowMax: cfg.link.linkWindowMax,
+      streamWindowMax: cfg.link.streamWindowMax,
       maxFrameSize: cfg.link.maxFrameSize,
       maxStreams: cfg.link.maxStreams,
       keepaliveIntervalMs: cfg.link.keepaliveIntervalMs,

@@ -35,6 +35,7 @@ import {
   resetCodeName,
 } from "./frames.ts";
 import { type StreamHost, StreamResetError, TunnelStream } from "./stream.ts";
+import { WindowTuner } from "./window_tuner.ts";
 
 /** The byte pipe under a session (a TLS socket in production, a pair in tests). */
 export interface Transport {
@@ -53,8 +54,9 @@ export interface Clock {
   clearInterval(id: unknown): void;
 }
 
+/** Monotonic milliseconds (sub-millisecond round trips matter to window tuning). */
 export const realClock: Clock = {
-  now: () => Date.now(),
+  now: () => performance.now(),
   setInterval: (fn, ms) => setInterval(fn, ms),
   clearInterval: (id) => clearInterval(id as number),
 };
@@ -64,8 +66,12 @@ export interface SessionOptions {
   initiator: boolean;
   /** Our receive window per stream (announced in HELLO). */
   streamWindow: number;
-  /** Our receive window for the whole link. */
+  /** Ceiling for each stream's receive-window auto-tuning (src/tunnel/window_tuner.ts); absent: no tuning. */
+  streamWindowMax?: number;
+  /** Our receive window for the whole link, announced in HELLO. */
   linkWindow: number;
+  /** Ceiling for the link's receive-window auto-tuning; absent: no tuning. */
+  linkWindowMax?: number;
   /** Largest frame payload we accept. */
   maxFrameSize: number;
   /** Most concurrent streams the peer may open to us. */
@@ -113,6 +119,9 @@ export class ProtocolVersionError extends Error {
 
 const encoderSoftware = `fluidity/${VERSION}`;
 
+/** Round trips measured when a link with window auto-tuning becomes ready. */
+const RTT_SAMPLES = 3;
+
 export class Session implements StreamHost {
   readonly #t: Transport;
   readonly #o: SessionOptions;
@@ -122,6 +131,8 @@ export class Session implements StreamHost {
   readonly #streams = new Map<number, TunnelStream>();
   readonly #recvBudget = new Map<number, number>();
   readonly #recvUnacked = new Map<number, number>();
+  /** Per-stream window auto-tuning, when streamWindowMax allows it. */
+  readonly #recvTuners = new Map<number, WindowTuner>();
 
   #peer: Hello | undefined;
   /** The peer's HELLO arrived and, when we asked, its identity proof passed. */
@@ -132,6 +143,13 @@ export class Session implements StreamHost {
   #linkSendCredit = 0;
   #linkRecvBudget: number;
   #linkRecvUnacked = 0;
+  readonly #linkTuner: WindowTuner;
+  /**
+   * Smallest round trip seen on this link, ms (Infinity: none yet), for
+   * window auto-tuning. Sampled while the link is quiet (at its start and
+   * by keepalive pings), so queueing behind bulk data does not inflate it.
+   */
+  #minRtt = Infinity;
   #linkWaiters: Array<() => void> = [];
   #goingAway = false;
   #peerGoAway: { code: number; reason: string } | undefined;
@@ -162,6 +180,11 @@ export class Session implements StreamHost {
     this.#nextLocalId = options.initiator ? 1 : 2;
     this.#linkRecvBudget = options.linkWindow;
     this.#lastRecv = this.#clock.now();
+    this.#linkTuner = new WindowTuner(
+      options.linkWindow,
+      options.linkWindowMax ?? 0,
+      this.#lastRecv,
+    );
     this.ready = new Promise((res, rej) => {
       this.#resolveReady = res;
       this.#rejectReady = rej;
@@ -227,6 +250,7 @@ export class Session implements StreamHost {
     s.lastActive = this.#clock.now();
     this.#streams.set(id, s);
     this.#recvBudget.set(id, this.#o.streamWindow);
+    this.#tuneStream(id);
     this.#t.write(encodeOpen(id, target));
     return s;
   }
@@ -308,11 +332,49 @@ export class Session implements StreamHost {
   /** Returns link credit for `n` received bytes that left the receive queues. */
   #linkConsumed(n: number): void {
     this.#linkRecvUnacked += n;
-    if (this.#linkRecvUnacked >= this.#o.linkWindow / 4) {
-      this.#linkRecvBudget += this.#linkRecvUnacked;
-      this.#t.write(encodeU32(FrameType.WINDOW, 0, this.#linkRecvUnacked));
+    const window = this.#linkTuner.window;
+    if (this.#linkRecvUnacked >= window / 4) {
+      const extra = this.#linkTuner.credited(
+        this.#linkRecvUnacked,
+        this.#clock.now(),
+        this.#minRtt,
+      );
+      if (extra) this.#logGrowth("link", 0, window + extra);
+      const credit = this.#linkRecvUnacked + extra;
+      this.#linkRecvBudget += credit;
+      this.#t.write(encodeU32(FrameType.WINDOW, 0, credit));
       this.#linkRecvUnacked = 0;
     }
+  }
+
+  /** Our current receive window for the whole link. */
+  get linkWindow(): number {
+    return this.#linkTuner.window;
+  }
+
+  /** Our current receive window for stream `id` (the configured one unless it was tuned). */
+  streamWindow(id: number): number {
+    return this.#recvTuners.get(id)?.window ?? this.#o.streamWindow;
+  }
+
+  #logGrowth(what: "link" | "stream", id: number, window: number): void {
+    this.#log.debug(`${what} window grown`, {
+      ...(id ? { stream: id } : {}),
+      window,
+      rtt_ms: Math.round(this.#minRtt * 100) / 100,
+    });
+  }
+
+  /** Starts window auto-tuning for a new stream, when configured. */
+  #tuneStream(id: number): void {
+    const max = this.#o.streamWindowMax ?? 0;
+    if (max > this.#o.streamWindow) {
+      this.#recvTuners.set(id, new WindowTuner(this.#o.streamWindow, max, this.#clock.now()));
+    }
+  }
+
+  #noteRtt(ms: number): void {
+    if (ms < this.#minRtt) this.#minRtt = ms;
   }
 
   consumed(s: TunnelStream, n: number): void {
@@ -321,10 +383,14 @@ export class Session implements StreamHost {
     // Stream credit, only while the stream can still receive.
     if (!this.#streams.has(s.id) || s.resetError) return;
     const un = (this.#recvUnacked.get(s.id) ?? 0) + n;
-    if (un >= this.#o.streamWindow / 4) {
-      this.#recvBudget.set(s.id, (this.#recvBudget.get(s.id) ?? 0) + un);
+    const tuner = this.#recvTuners.get(s.id);
+    const window = tuner?.window ?? this.#o.streamWindow;
+    if (un >= window / 4) {
+      const extra = tuner?.credited(un, this.#clock.now(), this.#minRtt) ?? 0;
+      if (extra) this.#logGrowth("stream", s.id, window + extra);
+      this.#recvBudget.set(s.id, (this.#recvBudget.get(s.id) ?? 0) + un + extra);
       this.#recvUnacked.set(s.id, 0);
-      this.#t.write(encodeU32(FrameType.WINDOW, s.id, un));
+      this.#t.write(encodeU32(FrameType.WINDOW, s.id, un + extra));
     } else {
       this.#recvUnacked.set(s.id, un);
     }
@@ -360,6 +426,7 @@ export class Session implements StreamHost {
     this.#streams.delete(s.id);
     this.#recvBudget.delete(s.id);
     this.#recvUnacked.delete(s.id);
+    this.#recvTuners.delete(s.id);
   }
 
   // ---- receive path ----
@@ -432,11 +499,14 @@ export class Session implements StreamHost {
         if (f.stream !== 0 || f.payload.length !== 8) throw new FrameError("malformed PING");
         if (f.flags & FLAG_ACK) {
           const seq = new DataView(f.payload.buffer, f.payload.byteOffset, 8).getUint32(0);
+          const now = this.#clock.now();
+          if (seq === 0 && this.#pingSentAt) this.#noteRtt(now - this.#pingSentAt);
           this.#pingSentAt = 0;
           const p = this.#pings.get(seq);
           if (p) {
             this.#pings.delete(seq);
-            p.resolve(this.#clock.now() - p.sentAt);
+            this.#noteRtt(now - p.sentAt);
+            p.resolve(now - p.sentAt);
           }
         } else {
           this.#t.write(encodeFrame(FrameType.PING, FLAG_ACK, 0, f.payload.slice()));
@@ -486,6 +556,15 @@ export class Session implements StreamHost {
   #becomeReady(): void {
     this.#ready = true;
     this.#resolveReady(this.#peer!);
+    // Round trips for window auto-tuning while the link is still idle: the
+    // smallest of a few (the first one meets a peer still warming up).
+    const o = this.#o;
+    if ((o.linkWindowMax ?? 0) > o.linkWindow || (o.streamWindowMax ?? 0) > o.streamWindow) {
+      const sample = (left: number) => {
+        if (left > 0 && !this.#closed) this.ping().then(() => sample(left - 1), () => {});
+      };
+      sample(RTT_SAMPLES);
+    }
   }
 
   /** A challenge to answer, or (ACK) the answer to ours; a failed proof closes the link. */
@@ -539,6 +618,7 @@ export class Session implements StreamHost {
     s.lastActive = this.#clock.now();
     this.#streams.set(id, s);
     this.#recvBudget.set(id, this.#o.streamWindow);
+    this.#tuneStream(id);
     this.#o.onStream(s);
   }
 

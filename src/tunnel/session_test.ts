@@ -292,3 +292,102 @@ Deno.test("Session calls each open stream's onLinkUnusable once, on GOAWAY or li
   assert.deepEqual(calls.sort(), ["a", "b"], "called again at teardown");
   server.close();
 });
+
+/**
+ * A downloading client whose clock advances by `latency.ms` each time the
+ * server writes (a path delay as the client sees it), the server pushing
+ * `bytes` on one stream; resolves with the client's link window at the end.
+ */
+async function tunedDownload(
+  opts: {
+    linkWindowMax?: number;
+    streamWindow?: number;
+    streamWindowMax?: number;
+    pathMs: number;
+    bulkMsPerWrite: number;
+  },
+  bytes = 4 * 1024 * 1024,
+) {
+  const clock = { t: 0, now: () => clock.t, setInterval: () => 0, clearInterval() {} };
+  const latency = { ms: opts.pathMs };
+  const [ta, tb] = memoryPair();
+  const write = tb.write.bind(tb);
+  tb.write = (b) => {
+    clock.t += latency.ms;
+    write(b);
+  };
+  const client = new Session(ta, {
+    ...base,
+    streamWindow: opts.streamWindow ?? 8 * 1024 * 1024,
+    streamWindowMax: opts.streamWindowMax,
+    linkWindowMax: opts.linkWindowMax,
+    initiator: true,
+    clock,
+  });
+  const server = new Session(tb, {
+    ...base,
+    streamWindow: 8 * 1024 * 1024,
+    initiator: false,
+    onStream: (s) => {
+      server.accept(s);
+      (async () => {
+        const chunk = new Uint8Array(32 * 1024).fill(7);
+        for (let sent = 0; sent < bytes; sent += chunk.length) await s.write(chunk);
+        s.closeWrite();
+      })().catch(() => {});
+    },
+  });
+  await client.ready;
+  // Round trips at the path delay, also outlasting the session's own samples.
+  for (let i = 0; i < 5; i++) await client.ping();
+  const initial = client.linkWindow;
+  latency.ms = opts.bulkMsPerWrite;
+  const s = client.open("bulk:1");
+  let streamWindow = 0;
+  let got = 0;
+  for (let c = await s.read(); c !== null; c = await s.read()) {
+    assert.ok(c.every((b) => b === 7));
+    got += c.length;
+    streamWindow = Math.max(streamWindow, client.streamWindow(s.id));
+  }
+  assert.equal(got, bytes);
+  const end = {
+    initial,
+    final: client.linkWindow,
+    serverCredit: server.linkCredit(),
+    streamWindow,
+  };
+  client.close();
+  server.close();
+  await client.closed;
+  return end;
+}
+
+Deno.test("Session link window auto-tuning: a link that data crosses faster than the window allows grows it, up to the ceiling", async () => {
+  // 50 ms path, data arriving with no delay between frames: window-limited.
+  const r = await tunedDownload({ linkWindowMax: 1024 * 1024, pathMs: 50, bulkMsPerWrite: 0 });
+  assert.equal(r.initial, 256 * 1024);
+  assert.equal(r.final, 1024 * 1024);
+  // The sender got the extra credit: more than the announced window is granted.
+  assert.ok(r.serverCredit > 256 * 1024, `server credit ${r.serverCredit}`);
+});
+
+Deno.test("Session link window auto-tuning: slow arrival, a sub-millisecond round trip or no ceiling keep the window", async () => {
+  // Each frame takes 100 ms: the sender is slow, not held back by the window.
+  const slow = await tunedDownload({ linkWindowMax: 1024 * 1024, pathMs: 50, bulkMsPerWrite: 100 });
+  assert.equal(slow.final, 256 * 1024);
+  // Loopback: the round trip is under the clock's resolution.
+  const lan = await tunedDownload({ linkWindowMax: 1024 * 1024, pathMs: 0, bulkMsPerWrite: 0 });
+  assert.equal(lan.final, 256 * 1024);
+  // No linkWindowMax: tuning is off.
+  const off = await tunedDownload({ pathMs: 50, bulkMsPerWrite: 0 });
+  assert.equal(off.final, 256 * 1024);
+});
+
+Deno.test("Session stream window auto-tuning: a window-limited stream's window grows to its ceiling, a slow one's does not", async () => {
+  const o = { streamWindow: 64 * 1024, streamWindowMax: 512 * 1024, pathMs: 50 };
+  const fast = await tunedDownload({ ...o, bulkMsPerWrite: 0 }, 2 * 1024 * 1024);
+  assert.equal(fast.streamWindow, 512 * 1024);
+  const slow = await tunedDownload({ ...o, bulkMsPerWrite: 100 }, 1024 * 1024);
+  assert.equal(slow.streamWindow, 64 * 1024);
+});
