@@ -6,7 +6,8 @@
  *   deno task bench            # full run (~1 min on 2 cores)
  *   deno task bench --quick    # ~30 s smoke run
  *
- * Knobs (env): LAT_N=500 TLS_N=200 CURL_N=100 LOAD_C=64 LOAD_S=5 BULK_MB=256 RSS_C=200 RSS_S=5.
+ * Knobs (env): LAT_N=500 TLS_N=200 CURL_N=100 LOAD_C=64 LOAD_S=5 BULK_MB=256 RSS_C=200 RSS_S=5
+ * PATH_MS=20 PATH_MB=128.
  * Every loop is bounded in count and in time; every process started here is
  * stopped in `finally`.
  */
@@ -15,6 +16,7 @@ import * as tls from "node:tls";
 import { Buffer } from "node:buffer";
 import { makeTestPki } from "../src/certs/test_pki.ts";
 import { startTunnel, type Tunnel } from "../tests/helpers/tunnel.ts";
+import { type DelayRelay, startDelayRelay } from "../tests/helpers/delay_relay.ts";
 
 const QUICK = Deno.args.includes("--quick");
 
@@ -36,6 +38,8 @@ const K = {
   BULK_MB: knob("BULK_MB", 256, 64),
   RSS_C: knob("RSS_C", 200, 200),
   RSS_S: knob("RSS_S", 5, 2),
+  PATH_MS: knob("PATH_MS", 20, 20),
+  PATH_MB: knob("PATH_MB", 128, 32),
 };
 const MiB = 1 << 20;
 const BULK = K.BULK_MB * MiB;
@@ -538,7 +542,7 @@ async function main(): Promise<void> {
     log(`bulk ${K.BULK_MB} MiB: download plain, download via CONNECT, upload`);
     const direct = ["--noproxy", "*"];
     const viaProxy = ["--noproxy", "", "-x", tunnel.proxyUrl];
-    const dl = async (via: string[], url: string) => {
+    const dl = async (via: string[], url: string, expect = BULK) => {
       const [speed, size, code] = (await curl([
         ...via,
         "--cacert",
@@ -549,7 +553,9 @@ async function main(): Promise<void> {
         "%{speed_download} %{size_download} %{http_code}",
         url,
       ])).split(" ").map(Number);
-      if (size !== BULK || code !== 200) throw new Error(`download ${url}: ${size} bytes, ${code}`);
+      if (size !== expect || code !== 200) {
+        throw new Error(`download ${url}: ${size} bytes, ${code}`);
+      }
       return speed! / 1e6;
     };
     const upFile = `${dir}/upload.bin`;
@@ -625,6 +631,34 @@ async function main(): Promise<void> {
     const cpuA0 = cpuMs(agentPid) + cpuMs(serverPid);
     await new Promise((r) => setTimeout(r, 1000));
     const cpuAfter = cpuMs(agentPid) + cpuMs(serverPid) - cpuA0;
+
+    // 6. A long path: the link through a relay adding PATH_MS each way, one
+    //    download with the windows fixed at their start sizes (ceilings below
+    //    them turn auto-tuning off), then with auto-tuning (the defaults).
+    log(`long path: ${K.PATH_MB} MiB over a ${2 * K.PATH_MS} ms round trip, windows fixed, tuned`);
+    const overLongPath = async (fixed: boolean) => {
+      let relay: DelayRelay | undefined;
+      const t = await startTunnel({
+        pki,
+        env: fixed
+          ? {
+            ...env,
+            FLUIDITY_LINK_STREAM_WINDOW_MAX: "64KiB",
+            FLUIDITY_LINK_LINK_WINDOW_MAX: "256KiB",
+          }
+          : env,
+        serverVia: (a) => Promise.resolve((relay = startDelayRelay(a, K.PATH_MS)).address),
+      });
+      try {
+        const n = K.PATH_MB * MiB;
+        return await dl(["--noproxy", "", "-x", t.proxyUrl], `${P}/bytes?n=${n}`, n);
+      } finally {
+        await t.close();
+        await relay?.close();
+      }
+    };
+    const pathFixed = await overLongPath(true);
+    const pathTuned = await overLongPath(false);
 
     // ---------------------------------------------------------------- report
     const cpuPerReq = loadF.requests ? (cpuLoad * 1000) / loadF.requests : NaN;
@@ -771,6 +805,14 @@ async function main(): Promise<void> {
         unit: "ms",
       },
       {
+        metric: `download ${K.PATH_MB} MiB over a ${
+          2 * K.PATH_MS
+        } ms round trip (relay); direct column: windows fixed, fluidity: auto-tuned`,
+        direct: pathFixed,
+        fluidity: pathTuned,
+        unit: "MB/s",
+      },
+      {
         metric: "errors (all phases)",
         direct: latD.errors + tlsD.errors + curlD.errors + loadD.errors + rssD.errors,
         fluidity: latF.errors + tlsF.errors + curlF.errors + loadF.errors + rssF.errors,
@@ -823,6 +865,7 @@ async function main(): Promise<void> {
       },
       rss_kb: { idle: rssIdle, peak, after: rssAfter, load: { direct: rssD, fluidity: rssF } },
       cpu_ms_in_the_second_after_the_rss_run: cpuAfter,
+      long_path_MBps: { rtt_ms: 2 * K.PATH_MS, fixed_windows: pathFixed, tuned: pathTuned },
     };
     console.log(lines.join("\n"));
     console.log();

@@ -143,6 +143,8 @@ export class Session implements StreamHost {
   #linkSendCredit = 0;
   #linkRecvBudget: number;
   #linkRecvUnacked = 0;
+  /** Stream data received and not yet read (window auto-tuning). */
+  #linkBacklog = 0;
   readonly #linkTuner: WindowTuner;
   /**
    * Smallest round trip seen on this link, ms (Infinity: none yet), for
@@ -332,12 +334,14 @@ export class Session implements StreamHost {
   /** Returns link credit for `n` received bytes that left the receive queues. */
   #linkConsumed(n: number): void {
     this.#linkRecvUnacked += n;
+    this.#linkBacklog -= n;
     const window = this.#linkTuner.window;
     if (this.#linkRecvUnacked >= window / 4) {
       const extra = this.#linkTuner.credited(
         this.#linkRecvUnacked,
         this.#clock.now(),
         this.#minRtt,
+        this.#linkBacklog,
       );
       if (extra) this.#logGrowth("link", 0, window + extra);
       const credit = this.#linkRecvUnacked + extra;
@@ -386,7 +390,7 @@ export class Session implements StreamHost {
     const tuner = this.#recvTuners.get(s.id);
     const window = tuner?.window ?? this.#o.streamWindow;
     if (un >= window / 4) {
-      const extra = tuner?.credited(un, this.#clock.now(), this.#minRtt) ?? 0;
+      const extra = tuner?.credited(un, this.#clock.now(), this.#minRtt, s.queued) ?? 0;
       if (extra) this.#logGrowth("stream", s.id, window + extra);
       this.#recvBudget.set(s.id, (this.#recvBudget.get(s.id) ?? 0) + un + extra);
       this.#recvUnacked.set(s.id, 0);
@@ -632,6 +636,7 @@ export class Session implements StreamHost {
   #onDataFrame(f: Frame): void {
     const n = f.payload.length;
     this.#linkRecvBudget -= n;
+    this.#linkBacklog += n;
     if (this.#linkRecvBudget < 0) {
       throw new FrameError(`peer exceeded the link window by ${-this.#linkRecvBudget} bytes`);
     }

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { WindowTuner } from "./window_tuner.ts";
+import { MIN_TUNED_RTT_MS, WindowTuner } from "./window_tuner.ts";
 
 const KiB = 1024;
 
@@ -25,12 +25,25 @@ Deno.test("WindowTuner keeps the window when data is slower than the window allo
   assert.equal(t.window, 256 * KiB);
 });
 
-Deno.test("WindowTuner needs a round trip, and a ceiling above the start", () => {
+Deno.test("WindowTuner needs a round trip of 20 ms or more, and a ceiling above the start", () => {
   const unknown = new WindowTuner(256 * KiB, 1024 * KiB, 0);
   assert.equal(unknown.credited(256 * KiB, 1, Infinity), 0);
-  const loopback = new WindowTuner(256 * KiB, 1024 * KiB, 0);
-  assert.equal(loopback.credited(256 * KiB, 0.5, 0.05), 0); // 0.5 ms > 2 × 0.05 ms
+  // A short path, even one whose window went in well under two round trips.
+  const short = new WindowTuner(256 * KiB, 1024 * KiB, 0);
+  assert.equal(short.credited(256 * KiB, 1, MIN_TUNED_RTT_MS - 1), 0);
+  assert.equal(short.window, 256 * KiB);
   const off = new WindowTuner(256 * KiB, 256 * KiB, 0);
   assert.equal(off.credited(256 * KiB, 1, 50), 0);
   assert.equal(off.window, 256 * KiB);
+});
+
+Deno.test("WindowTuner keeps the window when the reader fell behind (data consumed from a backlog)", () => {
+  const t = new WindowTuner(256 * KiB, 1024 * KiB, 0);
+  // Fast enough on a 50 ms path, but half a window was waiting unread at the first credit.
+  assert.equal(t.credited(64 * KiB, 1, 50, 128 * KiB), 0);
+  assert.equal(t.credited(192 * KiB, 2, 50, 0), 0);
+  assert.equal(t.window, 256 * KiB);
+  // The next window, read as it arrives (a record or two unread at most), grows it.
+  assert.equal(t.credited(128 * KiB, 10, 50, 16 * KiB), 0);
+  assert.equal(t.credited(128 * KiB, 20, 50, 16 * KiB), 256 * KiB);
 });
