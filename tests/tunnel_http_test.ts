@@ -3,10 +3,10 @@
  * (separate processes, mTLS link on loopback) to origins started here.
  */
 import assert from "node:assert/strict";
-import { createHash } from "node:crypto";
 import { startTunnel, type Tunnel } from "./helpers/tunnel.ts";
 import {
   BLOCK,
+  bodyDigest,
   type Origin,
   patternBlock,
   patternSha256,
@@ -170,14 +170,7 @@ Deno.test("e2e HTTP: a chunked response of unknown length arrives intact", async
     const n = 5 * MiB + 123;
     const res = await fetch(`${origin.url}/bytes?n=${n}&chunked=1`, { client });
     assert.equal(res.headers.get("content-length"), null);
-    const h = createHash("sha256");
-    let len = 0;
-    for await (const c of res.body!) {
-      h.update(c);
-      len += c.length;
-    }
-    assert.equal(len, n);
-    assert.equal(h.digest("hex"), patternSha256(n));
+    assert.deepEqual(await bodyDigest(res.body!), { length: n, sha256: patternSha256(n) });
   });
 });
 
@@ -191,15 +184,9 @@ Deno.test("e2e HTTP: 1 GiB download and upload keep SHA-256 and RSS growth under
 
     let sampler = sampleRss(procs);
     const res = await fetch(`${origin.url}/bytes?n=${BIG}`, { client });
-    const h = createHash("sha256");
-    let len = 0;
-    for await (const c of res.body!) {
-      h.update(c);
-      len += c.length;
-    }
+    const down = await bodyDigest(res.body!);
     let peak = sampler.stop();
-    assert.equal(len, BIG);
-    assert.equal(h.digest("hex"), expect, "download SHA-256");
+    assert.deepEqual(down, { length: BIG, sha256: expect }, "download length and SHA-256");
     for (const i of [0, 1]) {
       const growMb = (peak[i]! - base[i]!) / 1024;
       assert.ok(

@@ -4,9 +4,8 @@
  * crosses a relay that delays every chunk 50 ms each way.
  */
 import assert from "node:assert/strict";
-import { createHash } from "node:crypto";
 import { startTunnel } from "./helpers/tunnel.ts";
-import { patternSha256, startHttpOrigin } from "./helpers/origins.ts";
+import { bodyDigest, patternSha256, startHttpOrigin } from "./helpers/origins.ts";
 import { type DelayRelay, startDelayRelay } from "./helpers/delay_relay.ts";
 
 const MiB = 1 << 20;
@@ -27,14 +26,7 @@ async function downloadOverLongPath(env: Record<string, string>): Promise<string
   try {
     const res = await fetch(`${origin.url}/bytes?n=${SIZE}`, { client });
     assert.equal(res.status, 200);
-    const h = createHash("sha256");
-    let len = 0;
-    for await (const c of res.body!) {
-      h.update(c);
-      len += c.length;
-    }
-    assert.equal(len, SIZE);
-    assert.equal(h.digest("hex"), patternSha256(SIZE));
+    assert.deepEqual(await bodyDigest(res.body!), { length: SIZE, sha256: patternSha256(SIZE) });
     return [...tunnel.agent.stdout, ...tunnel.agent.stderr];
   } finally {
     client.close();

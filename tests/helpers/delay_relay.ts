@@ -4,6 +4,8 @@
  * tunnel link, without touching the machine's network settings. What is in
  * flight is bounded by the link's flow-control windows.
  */
+import { closeAll } from "./origins.ts";
+
 export interface DelayRelay {
   /** `127.0.0.1:PORT` to connect to instead of the target. */
   address: string;
@@ -73,12 +75,9 @@ export function startDelayRelay(target: string, delayMs: number): DelayRelay {
       }
       pumps.push(
         Promise.all([pump(client, server), pump(server, client)]).then(() => {
-          for (const c of [client, server]) {
-            conns.delete(c);
-            try {
-              c.close();
-            } catch { /* closed */ }
-          }
+          conns.delete(client);
+          conns.delete(server);
+          closeAll(client, [server]);
         }),
       );
     }
@@ -87,12 +86,7 @@ export function startDelayRelay(target: string, delayMs: number): DelayRelay {
   return {
     address: `127.0.0.1:${(listener.addr as Deno.NetAddr).port}`,
     async close() {
-      listener.close();
-      for (const c of conns) {
-        try {
-          c.close();
-        } catch { /* closed */ }
-      }
+      closeAll(listener, conns);
       await accepting;
       await Promise.all(pumps);
     },

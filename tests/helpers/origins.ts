@@ -21,6 +21,19 @@ export function patternSha256(n: number): string {
   return h.digest("hex");
 }
 
+/** Length and SHA-256 hex of a response body, read as a stream. */
+export async function bodyDigest(
+  body: ReadableStream<Uint8Array>,
+): Promise<{ length: number; sha256: string }> {
+  const h = createHash("sha256");
+  let length = 0;
+  for await (const c of body) {
+    h.update(c);
+    length += c.length;
+  }
+  return { length, sha256: h.digest("hex") };
+}
+
 function patternStream(n: number, delayMs = 0, blockSize = BLOCK): ReadableStream<Uint8Array> {
   let off = 0;
   return new ReadableStream({
