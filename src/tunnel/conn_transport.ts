@@ -77,7 +77,10 @@ export function connTransport(conn: TransportConn, options: ConnTransportOptions
    * 16 KiB; a write of 64 KiB + a 9-byte header would end in a tiny record,
    * and the receiving `node:tls` server pays per record. The rest of a cut
    * chunk leads the next write, together with what queued meanwhile.
+   * Joined writes are assembled in one buffer of the link, reused: `flush`
+   * awaits each write to the end before it takes the next.
    */
+  const batch = new Uint8Array(MAX_BATCH);
   const take = (): Uint8Array => {
     let total = 0;
     for (let i = 0; i < queue.length && total < MAX_BATCH; i++) total += queue[i]!.length;
@@ -89,7 +92,7 @@ export function connTransport(conn: TransportConn, options: ConnTransportOptions
     let size = Math.min(total, MAX_BATCH);
     if (size > RECORD) size -= size % RECORD;
     if (queue[0]!.length === size) return queue.shift()!;
-    const out = new Uint8Array(size);
+    const out = batch.subarray(0, size);
     for (let off = 0; off < size;) {
       const c = queue[0]!;
       const n = Math.min(c.length, size - off);
