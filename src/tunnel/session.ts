@@ -119,6 +119,14 @@ export class ProtocolVersionError extends Error {
 
 const encoderSoftware = `fluidity/${VERSION}`;
 
+/** One side of a flow-control window we grant: credit still open, consumed bytes not yet credited. */
+interface RecvWindow {
+  budget: number;
+  unacked: number;
+  /** Grows the window on long paths; a no-op when tuning is off (ceiling at or below the start). */
+  tuner: WindowTuner;
+}
+
 /** Round trips measured when a link with window auto-tuning becomes ready. */
 const RTT_SAMPLES = 3;
 
@@ -129,10 +137,8 @@ export class Session implements StreamHost {
   readonly #log: Logger;
   readonly #decoder: FrameDecoder;
   readonly #streams = new Map<number, TunnelStream>();
-  readonly #recvBudget = new Map<number, number>();
-  readonly #recvUnacked = new Map<number, number>();
-  /** Per-stream window auto-tuning, when streamWindowMax allows it. */
-  readonly #recvTuners = new Map<number, WindowTuner>();
+  /** Our receive side of each stream's flow control. */
+  readonly #recv = new Map<number, RecvWindow>();
 
   #peer: Hello | undefined;
   /** The peer's HELLO arrived and, when we asked, its identity proof passed. */
@@ -141,11 +147,8 @@ export class Session implements StreamHost {
   #nextLocalId: number;
   #highestRemoteId = 0;
   #linkSendCredit = 0;
-  #linkRecvBudget: number;
-  #linkRecvUnacked = 0;
-  /** Stream data received and not yet read (window auto-tuning). */
-  #linkBacklog = 0;
-  readonly #linkTuner: WindowTuner;
+  /** Our receive side of the link's flow control. */
+  readonly #linkRecv: RecvWindow;
   /**
    * Smallest round trip seen on this link, ms (Infinity: none yet), for
    * window auto-tuning. Sampled while the link is quiet (at its start and
@@ -180,13 +183,8 @@ export class Session implements StreamHost {
     this.#log = options.logger;
     this.#decoder = new FrameDecoder(options.maxFrameSize, { streamData: true });
     this.#nextLocalId = options.initiator ? 1 : 2;
-    this.#linkRecvBudget = options.linkWindow;
     this.#lastRecv = this.#clock.now();
-    this.#linkTuner = new WindowTuner(
-      options.linkWindow,
-      options.linkWindowMax ?? 0,
-      this.#lastRecv,
-    );
+    this.#linkRecv = this.#recvWindow(options.linkWindow, options.linkWindowMax);
     this.ready = new Promise((res, rej) => {
       this.#resolveReady = res;
       this.#rejectReady = rej;
@@ -251,8 +249,7 @@ export class Session implements StreamHost {
     const s = new TunnelStream(this, id, target, this.#peer!.streamWindow, false);
     s.lastActive = this.#clock.now();
     this.#streams.set(id, s);
-    this.#recvBudget.set(id, this.#o.streamWindow);
-    this.#tuneStream(id);
+    this.#recv.set(id, this.#recvWindow(this.#o.streamWindow, this.#o.streamWindowMax));
     this.#t.write(encodeOpen(id, target));
     return s;
   }
@@ -331,50 +328,43 @@ export class Session implements StreamHost {
     this.#t.write(encodeReset(s.id, code, reason));
   }
 
-  /** Returns link credit for `n` received bytes that left the receive queues. */
-  #linkConsumed(n: number): void {
-    this.#linkRecvUnacked += n;
-    this.#linkBacklog -= n;
-    const window = this.#linkTuner.window;
-    if (this.#linkRecvUnacked >= window / 4) {
-      const extra = this.#linkTuner.credited(
-        this.#linkRecvUnacked,
-        this.#clock.now(),
-        this.#minRtt,
-        this.#linkBacklog,
-      );
-      if (extra) this.#logGrowth("link", 0, window + extra);
-      const credit = this.#linkRecvUnacked + extra;
-      this.#linkRecvBudget += credit;
-      this.#t.write(encodeU32(FrameType.WINDOW, 0, credit));
-      this.#linkRecvUnacked = 0;
+  #recvWindow(initial: number, max = 0): RecvWindow {
+    return { budget: initial, unacked: 0, tuner: new WindowTuner(initial, max, this.#clock.now()) };
+  }
+
+  /**
+   * `n` received bytes of `w` (stream `id`, 0 for the link) left the receive
+   * queues: return credit a quarter window at a time, with what the window
+   * grew by (src/tunnel/window_tuner.ts).
+   */
+  #consumed(w: RecvWindow, id: number, n: number): void {
+    w.unacked += n;
+    const window = w.tuner.window;
+    if (w.unacked < window / 4) return;
+    // Received and not yet read: what the window holds beyond the credit still open and unsent.
+    const backlog = window - w.budget - w.unacked;
+    const extra = w.tuner.credited(w.unacked, this.#clock.now(), this.#minRtt, backlog);
+    if (extra) {
+      this.#log.debug(`${id ? "stream" : "link"} window grown`, {
+        ...(id ? { stream: id } : {}),
+        window: window + extra,
+        rtt_ms: Math.round(this.#minRtt * 100) / 100,
+      });
     }
+    const credit = w.unacked + extra;
+    w.budget += credit;
+    w.unacked = 0;
+    this.#t.write(encodeU32(FrameType.WINDOW, id, credit));
   }
 
   /** Our current receive window for the whole link. */
   get linkWindow(): number {
-    return this.#linkTuner.window;
+    return this.#linkRecv.tuner.window;
   }
 
   /** Our current receive window for stream `id` (the configured one unless it was tuned). */
   streamWindow(id: number): number {
-    return this.#recvTuners.get(id)?.window ?? this.#o.streamWindow;
-  }
-
-  #logGrowth(what: "link" | "stream", id: number, window: number): void {
-    this.#log.debug(`${what} window grown`, {
-      ...(id ? { stream: id } : {}),
-      window,
-      rtt_ms: Math.round(this.#minRtt * 100) / 100,
-    });
-  }
-
-  /** Starts window auto-tuning for a new stream, when configured. */
-  #tuneStream(id: number): void {
-    const max = this.#o.streamWindowMax ?? 0;
-    if (max > this.#o.streamWindow) {
-      this.#recvTuners.set(id, new WindowTuner(this.#o.streamWindow, max, this.#clock.now()));
-    }
+    return this.#recv.get(id)?.tuner.window ?? this.#o.streamWindow;
   }
 
   #noteRtt(ms: number): void {
@@ -383,21 +373,10 @@ export class Session implements StreamHost {
 
   consumed(s: TunnelStream, n: number): void {
     if (this.#closed || n === 0) return;
-    this.#linkConsumed(n);
+    this.#consumed(this.#linkRecv, 0, n);
     // Stream credit, only while the stream can still receive.
-    if (!this.#streams.has(s.id) || s.resetError) return;
-    const un = (this.#recvUnacked.get(s.id) ?? 0) + n;
-    const tuner = this.#recvTuners.get(s.id);
-    const window = tuner?.window ?? this.#o.streamWindow;
-    if (un >= window / 4) {
-      const extra = tuner?.credited(un, this.#clock.now(), this.#minRtt, s.queued) ?? 0;
-      if (extra) this.#logGrowth("stream", s.id, window + extra);
-      this.#recvBudget.set(s.id, (this.#recvBudget.get(s.id) ?? 0) + un + extra);
-      this.#recvUnacked.set(s.id, 0);
-      this.#t.write(encodeU32(FrameType.WINDOW, s.id, un + extra));
-    } else {
-      this.#recvUnacked.set(s.id, un);
-    }
+    const w = this.#recv.get(s.id);
+    if (w && !s.resetError) this.#consumed(w, s.id, n);
   }
 
   maxSendFrame(): number {
@@ -428,9 +407,7 @@ export class Session implements StreamHost {
 
   finished(s: TunnelStream): void {
     this.#streams.delete(s.id);
-    this.#recvBudget.delete(s.id);
-    this.#recvUnacked.delete(s.id);
-    this.#recvTuners.delete(s.id);
+    this.#recv.delete(s.id);
   }
 
   // ---- receive path ----
@@ -621,8 +598,7 @@ export class Session implements StreamHost {
     const s = new TunnelStream(this, id, target, this.#peer!.streamWindow, false);
     s.lastActive = this.#clock.now();
     this.#streams.set(id, s);
-    this.#recvBudget.set(id, this.#o.streamWindow);
-    this.#tuneStream(id);
+    this.#recv.set(id, this.#recvWindow(this.#o.streamWindow, this.#o.streamWindowMax));
     this.#o.onStream(s);
   }
 
@@ -635,23 +611,20 @@ export class Session implements StreamHost {
 
   #onDataFrame(f: Frame): void {
     const n = f.payload.length;
-    this.#linkRecvBudget -= n;
-    this.#linkBacklog += n;
-    if (this.#linkRecvBudget < 0) {
-      throw new FrameError(`peer exceeded the link window by ${-this.#linkRecvBudget} bytes`);
+    const link = this.#linkRecv;
+    if ((link.budget -= n) < 0) {
+      throw new FrameError(`peer exceeded the link window by ${-link.budget} bytes`);
     }
     const s = this.#anyStream(f.stream, "DATA");
     if (!s) {
       // Stream already gone: drop the bytes, return the link credit.
-      if (n) this.#linkConsumed(n);
+      if (n) this.#consumed(link, 0, n);
       return;
     }
     if (n) {
-      const budget = (this.#recvBudget.get(s.id) ?? 0) - n;
-      if (budget < 0) {
-        throw new FrameError(`peer exceeded stream ${s.id}'s window by ${-budget} bytes`);
-      }
-      this.#recvBudget.set(s.id, budget);
+      const w = this.#recv.get(s.id);
+      const left = w ? (w.budget -= n) : -n;
+      if (left < 0) throw new FrameError(`peer exceeded stream ${s.id}'s window by ${-left} bytes`);
       s.lastActive = this.#lastRecv;
       this.#o.onTraffic?.(n, "in");
       s.deliver(f.payload);
