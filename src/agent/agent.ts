@@ -16,7 +16,12 @@ import {
   text,
 } from "../health/health_server.ts";
 import { type AgentPems, dialLink } from "./link_dialer.ts";
-import { type LinkEvent, LinkManager, type ServerLocator } from "./link_manager.ts";
+import {
+  type LinkEvent,
+  LinkManager,
+  type OpenStream,
+  type ServerLocator,
+} from "./link_manager.ts";
 import { type HttpProxy, startHttpProxy } from "./http_proxy.ts";
 import type { Socket } from "node:net";
 import type { RequestHead } from "../http/head.ts";
@@ -48,8 +53,8 @@ export interface RunningAgent {
   socksAddress?: string;
   healthAddress?: string;
   links: LinkManager;
-  /** Opens a tunnel stream (for other fronts such as SOCKS5). */
-  openStream(target: string): Promise<TunnelStream>;
+  /** Opens a tunnel stream (for other fronts such as SOCKS5); see {@linkcode OpenStream}. */
+  openStream: OpenStream;
   /** Rejects... never; resolves with the fatal error that stopped the link manager. */
   fatal: Promise<Error>;
   shutdown(drainMs?: number): Promise<void>;
@@ -85,7 +90,7 @@ export async function startAgent(cfg: AgentConfig, deps: AgentDeps): Promise<Run
   });
   links.start();
 
-  async function openStream(target: string): Promise<TunnelStream> {
+  async function openStreamWhenLinked(target: string): Promise<TunnelStream> {
     try {
       const session = await links.session(cfg.linkWaitMs);
       counters.streamsOpened++;
@@ -95,6 +100,13 @@ export async function startAgent(cfg: AgentConfig, deps: AgentDeps): Promise<Run
       throw e;
     }
   }
+
+  const openStream: OpenStream = (target) => {
+    const session = links.current;
+    if (!session) return openStreamWhenLinked(target);
+    counters.streamsOpened++;
+    return session.open(target);
+  };
 
   const proxy: HttpProxy = startHttpProxy(cfg.listen, {
     openStream,

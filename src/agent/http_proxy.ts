@@ -22,12 +22,12 @@ import {
   responseFraming,
 } from "../http/head.ts";
 import { copyBody, TruncatedBodyError } from "../http/body.ts";
-import { NoTunnelError } from "./link_manager.ts";
+import { NoTunnelError, type OpenStream } from "./link_manager.ts";
 import { listenTcp } from "../net/listen.ts";
 
 export interface HttpProxyOptions {
-  /** Opens a tunnel stream to `host:port` (waits for the link; throws NoTunnelError). */
-  openStream(target: string): Promise<TunnelStream>;
+  /** Opens a tunnel stream to `host:port` (src/agent/link_manager.ts {@linkcode OpenStream}). */
+  openStream: OpenStream;
   openTimeoutMs: number;
   headTimeoutMs: number;
   idleTimeoutMs: number;
@@ -287,10 +287,19 @@ class ClientConnection {
     up.stream.reset(ResetCode.CANCEL, "client done");
   }
 
-  async #openUpstream(authority: string): Promise<Upstream> {
-    const stream = await this.#o.openStream(authority);
+  /**
+   * A new upstream (the current one), with the request `head` sent on it. No
+   * await comes between the OPEN and the head while a link is up, so both
+   * leave in one write.
+   */
+  async #openUpstream(authority: string, head?: Uint8Array): Promise<Upstream> {
+    const opening = this.#o.openStream(authority);
+    const stream = opening instanceof Promise ? await opening : opening;
     armOpenTimeout(stream, this.#o.openTimeoutMs);
-    return { authority, stream, reader: streamReader(stream), reusable: false };
+    const up = { authority, stream, reader: streamReader(stream), reusable: false };
+    this.#upstream = up;
+    if (head) await stream.write(head);
+    return up;
   }
 
   /** One absolute-form request; returns whether the client connection stays open. */
@@ -299,13 +308,14 @@ class ClientConnection {
     const head = originRequestHead(req, target.path);
     let up = this.#upstream;
     const reused = up !== undefined && up.authority === target.authority && up.reusable;
-    if (!reused) {
+    if (reused) {
+      up!.reusable = false;
+      await up!.stream.write(head);
+    } else {
       if (up) this.#dropUpstream();
-      up = this.#upstream = await this.#openUpstream(target.authority);
+      up = await this.#openUpstream(target.authority, head);
     }
     up = up!;
-    up.reusable = false;
-    await up.stream.write(head);
 
     let bodyError: unknown;
     let bodyFinished = false;
@@ -338,8 +348,7 @@ class ClientConnection {
         target: target.authority,
       });
       this.#dropUpstream();
-      up = this.#upstream = await this.#openUpstream(target.authority);
-      await up.stream.write(head);
+      up = await this.#openUpstream(target.authority, head);
       resHead = await up.reader.readHead(256 * 1024);
     }
     if (resHead === null) {
@@ -403,7 +412,6 @@ class ClientConnection {
   async #connect(req: RequestHead): Promise<void> {
     const target = parseAuthority(req.target);
     const up = await this.#openUpstream(target.authority);
-    this.#upstream = up;
     await up.stream.opened; // 200 only after the server's dial succeeded
     this.#responseStarted = true;
     await this.#send(latin1ToBytes("HTTP/1.1 200 Connection Established\r\n\r\n"));

@@ -3,7 +3,7 @@ import { silentLogger } from "../log/logger.ts";
 import { memoryPair } from "../tunnel/memory_transport.ts";
 import { Session, type SessionOptions } from "../tunnel/session.ts";
 import type { TunnelStream } from "../tunnel/stream.ts";
-import { ResetCode } from "../tunnel/frames.ts";
+import { FrameType, ResetCode } from "../tunnel/frames.ts";
 import { Reader } from "../http/reader.ts";
 import {
   errorResponse,
@@ -405,4 +405,46 @@ Deno.test("HTTP proxy answers 408 to a silent client and closes an idle keep-ali
     assert.match(idle, /^HTTP\/1\.1 200 /);
     assert.doesNotMatch(idle, /<timeout>|408/);
   }, { headTimeoutMs: 300, idleTimeoutMs: 300 });
+});
+
+Deno.test("HTTP proxy: a fresh request's head leaves in the same tick as its OPEN (one link write)", async () => {
+  const [ta, tb] = memoryPair();
+  let tickOver = false;
+  let headInOpeningTick: boolean | undefined;
+  const write = ta.write.bind(ta);
+  ta.write = (b) => {
+    if (b[3] === FrameType.DATA && headInOpeningTick === undefined) headInOpeningTick = !tickOver;
+    write(b);
+  };
+  const client = new Session(ta, { ...base, initiator: true });
+  const server: Session = new Session(tb, {
+    ...base,
+    initiator: false,
+    onStream: (s) => farSide(s, server),
+  });
+  await client.ready;
+  const proxy = startHttpProxy("127.0.0.1:0", {
+    openStream: (target) => {
+      queueMicrotask(() => (tickOver = true));
+      return client.open(target);
+    },
+    openTimeoutMs: 5000,
+    headTimeoutMs: 5000,
+    idleTimeoutMs: 5000,
+    maxHeadSize: 64 * 1024,
+    maxConnections: 100,
+    logger: silentLogger(),
+  });
+  try {
+    const res = await exchange(
+      proxy.address,
+      "GET http://example.com/x HTTP/1.1\r\nHost: example.com\r\n\r\n",
+      /you sent/,
+    );
+    assert.match(res, /^HTTP\/1\.1 200 OK/);
+    assert.equal(headInOpeningTick, true);
+  } finally {
+    await proxy.close();
+    client.destroy(new Error("test over"));
+  }
 });

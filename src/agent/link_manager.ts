@@ -7,9 +7,18 @@
  */
 import type { Logger } from "../log/logger.ts";
 import type { Session } from "../tunnel/session.ts";
+import type { TunnelStream } from "../tunnel/stream.ts";
 import { abortableSleep as sleep } from "../sleep.ts";
 
 /** Where the server is: static config or lifecycle discovery. */
+/**
+ * Opens a tunnel stream to `host:port`: at once while a link is up, so bytes
+ * the caller writes before it awaits anything leave in the same link write
+ * as the OPEN (a fresh request is one write, not two); otherwise it waits
+ * for a link and throws NoTunnelError when none comes.
+ */
+export type OpenStream = (target: string) => TunnelStream | Promise<TunnelStream>;
+
 export interface ServerLocator {
   /** `fresh` = the previous address failed repeatedly; look again. */
   locate(fresh: boolean, signal: AbortSignal): Promise<{ host: string; port: number }>;

@@ -16,6 +16,7 @@ import { StreamResetError, type TunnelStream } from "../tunnel/stream.ts";
 import { copyStreamToConn, writeAll } from "../tunnel/pipe.ts";
 import { connSource, Reader } from "../http/reader.ts";
 import { listenTcp } from "../net/listen.ts";
+import type { OpenStream } from "./link_manager.ts";
 
 /** SOCKS5 reply codes (RFC 1928 §6). */
 export const SocksReply = {
@@ -222,8 +223,8 @@ function hex(n: number): string {
 }
 
 export interface Socks5Options {
-  /** Opens a tunnel stream to `host:port` (waits for the link; throws NoTunnelError). */
-  openStream(target: string): Promise<TunnelStream>;
+  /** Opens a tunnel stream to `host:port` (src/agent/link_manager.ts {@linkcode OpenStream}). */
+  openStream: OpenStream;
   /** How long the server may take to reach the target. */
   openTimeoutMs: number;
   /** Greeting, authentication and request must arrive within this time. */
