@@ -19,7 +19,7 @@ import { Session, type Transport } from "../tunnel/session.ts";
 import { socketTransport } from "../tunnel/socket_transport.ts";
 import { connTransport } from "../tunnel/conn_transport.ts";
 import { proofCheck } from "../certs/link_proof.ts";
-import { encodeFrame, FrameType } from "../tunnel/frames.ts";
+import { ACK_PROBE_PAYLOAD, encodeFrame, FrameType } from "../tunnel/frames.ts";
 
 export interface AgentPems {
   cert: string;
@@ -74,8 +74,8 @@ function describeTlsError(e: Error & { code?: string }, addr: string, serverName
   return `TLS connection to ${addr} failed: ${e.message}`;
 }
 
-/** A PING the server answers at once (its sequence number matches no ping of ours). */
-const NAGLE_PROBE = encodeFrame(FrameType.PING, 0, 0, new Uint8Array(8).fill(0xff));
+/** A PING the server answers soon (src/tunnel/session.ts PROBE_ANSWER_MS); it matches no ping of ours. */
+const NAGLE_PROBE = encodeFrame(FrameType.PING, 0, 0, ACK_PROBE_PAYLOAD);
 
 function handshakeTimeout(addr: string, ms: number): LinkDialError {
   return new LinkDialError(

@@ -36,6 +36,18 @@ export const FrameType = {
 } as const;
 export type FrameType = typeof FrameType[keyof typeof FrameType];
 
+/**
+ * The payload of the agent's ACK probe: a PING that matches no ping of its
+ * own, which the server answers only when it sends nothing else soon
+ * (src/tunnel/session.ts, docs/protocol.md "Nagle").
+ */
+export const ACK_PROBE_PAYLOAD: Uint8Array = new Uint8Array(8).fill(0xff);
+
+/** Whether a PING payload is {@linkcode ACK_PROBE_PAYLOAD}. */
+export function isAckProbe(payload: Uint8Array): boolean {
+  return payload.length === 8 && payload.every((b) => b === 0xff);
+}
+
 export const FLAG_FIN = 0x1;
 export const FLAG_ACK = 0x1;
 

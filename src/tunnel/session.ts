@@ -8,6 +8,7 @@
 import type { Logger } from "../log/logger.ts";
 import { VERSION } from "../version.ts";
 import {
+  ACK_PROBE_PAYLOAD,
   type AuthProof,
   decodeAuthProof,
   decodeGoAway,
@@ -30,6 +31,7 @@ import {
   FrameError,
   FrameType,
   type Hello,
+  isAckProbe,
   PROTOCOL_VERSION,
   ResetCode,
   resetCodeName,
@@ -52,6 +54,8 @@ export interface Clock {
   now(): number;
   setInterval(fn: () => void, ms: number): unknown;
   clearInterval(id: unknown): void;
+  setTimeout(fn: () => void, ms: number): unknown;
+  clearTimeout(id: unknown): void;
 }
 
 /** Monotonic milliseconds (sub-millisecond round trips matter to window tuning). */
@@ -59,6 +63,8 @@ export const realClock: Clock = {
   now: () => performance.now(),
   setInterval: (fn, ms) => setInterval(fn, ms),
   clearInterval: (id) => clearInterval(id as number),
+  setTimeout: (fn, ms) => setTimeout(fn, ms),
+  clearTimeout: (id) => clearTimeout(id as number),
 };
 
 export interface SessionOptions {
@@ -127,6 +133,16 @@ interface RecvWindow {
   tuner: WindowTuner;
 }
 
+/**
+ * How long an ACK probe (a PING with {@linkcode ACK_PROBE_PAYLOAD}, the
+ * agent's counter to Nagle, docs/protocol.md) may wait for a frame we send
+ * anyway before it gets its own answer. A fresh request's OPEN_OK or response
+ * usually leaves well within it, and each answer saved is a write and a
+ * read on the link; a write the peer's Nagle holds meanwhile waits at most
+ * this long, not the 40 ms of a delayed ACK.
+ */
+export const PROBE_ANSWER_MS = 1;
+
 /** Round trips measured when a link with window auto-tuning becomes ready. */
 const RTT_SAMPLES = 3;
 
@@ -164,6 +180,11 @@ export class Session implements StreamHost {
   #pingSeq = 0;
   #pings = new Map<number, { sentAt: number; resolve: (rtt: number) => void }>();
   #timer: unknown;
+  /** The chunk being read opened a stream or carried data: we will likely send soon. */
+  #answerSoon = false;
+  /** An ACK probe arrived and nothing was sent since (see {@linkcode PROBE_ANSWER_MS}). */
+  #probeOwed = false;
+  #probeTimer: unknown;
   #resolveReady!: (h: Hello) => void;
   #rejectReady!: (e: Error) => void;
   #resolveClosed!: (end: LinkEnd) => void;
@@ -250,7 +271,7 @@ export class Session implements StreamHost {
     s.lastActive = this.#clock.now();
     this.#streams.set(id, s);
     this.#recv.set(id, this.#recvWindow(this.#o.streamWindow, this.#o.streamWindowMax));
-    this.#t.write(encodeOpen(id, target));
+    this.#send(encodeOpen(id, target));
     return s;
   }
 
@@ -269,7 +290,7 @@ export class Session implements StreamHost {
   goAway(code: ResetCode, reason: string): void {
     if (this.#goingAway || this.#closed) return;
     this.#goingAway = true;
-    this.#t.write(encodeGoAway(this.#highestRemoteId, code, reason));
+    this.#send(encodeGoAway(this.#highestRemoteId, code, reason));
   }
 
   /** Resolves when no streams remain, or after `timeoutMs`. */
@@ -309,23 +330,23 @@ export class Session implements StreamHost {
     s.lastActive = this.#clock.now();
     this.#o.onTraffic?.(data.length, "out");
     if (data.length < 4096) {
-      this.#t.write(encodeFrame(FrameType.DATA, fin ? FLAG_FIN : 0, s.id, data));
+      this.#send(encodeFrame(FrameType.DATA, fin ? FLAG_FIN : 0, s.id, data));
       return;
     }
     // Header and payload as two writes of one corked batch: no copy of the
     // payload (TunnelStream.write's caller hands it over and does not reuse it).
-    this.#t.write(encodeFrameHeader(FrameType.DATA, fin ? FLAG_FIN : 0, s.id, data.length));
-    this.#t.write(data);
+    this.#send(encodeFrameHeader(FrameType.DATA, fin ? FLAG_FIN : 0, s.id, data.length));
+    this.#send(data);
   }
 
   sendFin(s: TunnelStream): void {
     if (this.#closed) return;
-    this.#t.write(encodeFrame(FrameType.DATA, FLAG_FIN, s.id));
+    this.#send(encodeFrame(FrameType.DATA, FLAG_FIN, s.id));
   }
 
   sendReset(s: TunnelStream, code: ResetCode, reason: string): void {
     if (this.#closed) return;
-    this.#t.write(encodeReset(s.id, code, reason));
+    this.#send(encodeReset(s.id, code, reason));
   }
 
   #recvWindow(initial: number, max = 0): RecvWindow {
@@ -354,7 +375,7 @@ export class Session implements StreamHost {
     const credit = w.unacked + extra;
     w.budget += credit;
     w.unacked = 0;
-    this.#t.write(encodeU32(FrameType.WINDOW, id, credit));
+    this.#send(encodeU32(FrameType.WINDOW, id, credit));
   }
 
   /** Our current receive window for the whole link. */
@@ -415,6 +436,7 @@ export class Session implements StreamHost {
   #onData(chunk: Uint8Array): void {
     if (this.#closed) return;
     this.#lastRecv = this.#clock.now();
+    this.#answerSoon = false;
     try {
       this.#decoder.push(chunk, (f) => this.#onFrame(f));
     } catch (e) {
@@ -431,7 +453,7 @@ export class Session implements StreamHost {
     if (this.#closed) return;
     this.#log.warn(`closing link: ${what}`, { error: err.message });
     try {
-      this.#t.write(encodeGoAway(this.#highestRemoteId, ResetCode.PROTOCOL, reason));
+      this.#send(encodeGoAway(this.#highestRemoteId, ResetCode.PROTOCOL, reason));
     } catch { /* socket may be gone */ }
     this.#t.end();
     this.#teardown(err);
@@ -489,8 +511,10 @@ export class Session implements StreamHost {
             this.#noteRtt(now - p.sentAt);
             p.resolve(now - p.sentAt);
           }
+        } else if (isAckProbe(f.payload) && this.#answerSoon) {
+          this.#oweProbeAnswer();
         } else {
-          this.#t.write(encodeFrame(FrameType.PING, FLAG_ACK, 0, f.payload.slice()));
+          this.#send(encodeFrame(FrameType.PING, FLAG_ACK, 0, f.payload.slice()));
         }
         return;
       }
@@ -523,7 +547,7 @@ export class Session implements StreamHost {
       const msg = `protocol version mismatch: peer (${h.software}) speaks v${h.version}, ` +
         `this fluidity ${VERSION} speaks v${PROTOCOL_VERSION}; upgrade the older side`;
       try {
-        this.#t.write(encodeGoAway(0, ResetCode.VERSION, msg));
+        this.#send(encodeGoAway(0, ResetCode.VERSION, msg));
       } catch { /* ignore */ }
       this.#t.end();
       this.#teardown(new ProtocolVersionError(msg));
@@ -575,7 +599,7 @@ export class Session implements StreamHost {
     } catch (e) {
       throw new FrameError(`bad AUTH challenge: ${(e as Error).message}`);
     }
-    this.#t.write(encodeAuthProof(proof));
+    this.#send(encodeAuthProof(proof));
   }
 
   #onOpen(f: Frame): void {
@@ -588,7 +612,7 @@ export class Session implements StreamHost {
     const target = decodeOpen(f.payload);
     const refuse = (code: ResetCode, reason: string) => {
       // Register briefly so late DATA is accounted, then reset.
-      this.#t.write(encodeReset(id, code, reason));
+      this.#send(encodeReset(id, code, reason));
     };
     if (!this.#o.onStream) return refuse(ResetCode.FORBIDDEN, "this side accepts no streams");
     if (this.#goingAway) return refuse(ResetCode.GOING_AWAY, "server is shutting down");
@@ -599,6 +623,7 @@ export class Session implements StreamHost {
     s.lastActive = this.#clock.now();
     this.#streams.set(id, s);
     this.#recv.set(id, this.#recvWindow(this.#o.streamWindow, this.#o.streamWindowMax));
+    this.#answerSoon = true; // OPEN_OK or a RESET follows the dial
     this.#o.onStream(s);
   }
 
@@ -606,11 +631,12 @@ export class Session implements StreamHost {
   accept(s: TunnelStream): void {
     if (this.#closed || s.resetError) return;
     s.markOpened();
-    this.#t.write(encodeFrame(FrameType.OPEN_OK, 0, s.id));
+    this.#send(encodeFrame(FrameType.OPEN_OK, 0, s.id));
   }
 
   #onDataFrame(f: Frame): void {
     const n = f.payload.length;
+    if (n) this.#answerSoon = true;
     const link = this.#linkRecv;
     if ((link.budget -= n) < 0) {
       throw new FrameError(`peer exceeded the link window by ${-link.budget} bytes`);
@@ -652,10 +678,33 @@ export class Session implements StreamHost {
     return this.#streams.get(id);
   }
 
+  /** Every frame leaves here: whatever we send carries the TCP ACK a probe asks for. */
+  #send(bytes: Uint8Array): void {
+    this.#probeOwed = false;
+    this.#t.write(bytes);
+  }
+
+  /**
+   * An ACK probe that came with an OPEN or data is answered only if nothing
+   * else leaves within {@linkcode PROBE_ANSWER_MS}: any frame we send
+   * acknowledges it. After anything else (a RESET, a bare FIN, a WINDOW) we
+   * have nothing to say back, so it is answered at once.
+   */
+  #oweProbeAnswer(): void {
+    this.#probeOwed = true;
+    if (this.#probeTimer !== undefined) return;
+    this.#probeTimer = this.#clock.setTimeout(() => {
+      this.#probeTimer = undefined;
+      if (this.#probeOwed && !this.#closed) {
+        this.#send(encodeFrame(FrameType.PING, FLAG_ACK, 0, ACK_PROBE_PAYLOAD));
+      }
+    }, PROBE_ANSWER_MS);
+  }
+
   #sendPing(seq: number, flags: number): void {
     const p = new Uint8Array(8);
     new DataView(p.buffer).setUint32(0, seq);
-    this.#t.write(encodeFrame(FrameType.PING, flags, 0, p));
+    this.#send(encodeFrame(FrameType.PING, flags, 0, p));
   }
 
   #tick(): void {
@@ -697,6 +746,7 @@ export class Session implements StreamHost {
     if (this.#closed) return;
     this.#closed = true;
     if (this.#timer !== undefined) this.#clock.clearInterval(this.#timer);
+    if (this.#probeTimer !== undefined) this.#clock.clearTimeout(this.#probeTimer);
     const why = err?.message ?? reason ?? "link closed";
     const helloReceived = this.#peer !== undefined;
     this.#rejectReady(

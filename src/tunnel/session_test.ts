@@ -2,7 +2,19 @@ import assert from "node:assert/strict";
 import { memoryPair } from "./memory_transport.ts";
 import { LinkUnavailableError, Session, type SessionOptions } from "./session.ts";
 import { StreamResetError, type TunnelStream } from "./stream.ts";
-import { encodeFrame, FrameType, PROTOCOL_VERSION, ResetCode } from "./frames.ts";
+import {
+  ACK_PROBE_PAYLOAD,
+  encodeFrame,
+  encodeHello,
+  encodeOpen,
+  encodeReset,
+  FLAG_ACK,
+  FLAG_FIN,
+  FrameDecoder,
+  FrameType,
+  PROTOCOL_VERSION,
+  ResetCode,
+} from "./frames.ts";
 import { silentLogger } from "../log/logger.ts";
 
 const base: Omit<SessionOptions, "initiator"> = {
@@ -308,7 +320,14 @@ async function tunedDownload(
   },
   bytes = 4 * 1024 * 1024,
 ) {
-  const clock = { t: 0, now: () => clock.t, setInterval: () => 0, clearInterval() {} };
+  const clock = {
+    t: 0,
+    now: () => clock.t,
+    setInterval: () => 0,
+    clearInterval() {},
+    setTimeout: () => 0,
+    clearTimeout() {},
+  };
   const latency = { ms: opts.pathMs };
   const [ta, tb] = memoryPair();
   const write = tb.write.bind(tb);
@@ -390,4 +409,97 @@ Deno.test("Session stream window auto-tuning: a window-limited stream's window g
   assert.equal(fast.streamWindow, 512 * 1024);
   const slow = await tunedDownload({ ...o, bulkMsPerWrite: 100 }, 1024 * 1024);
   assert.equal(slow.streamWindow, 64 * 1024);
+});
+
+/**
+ * A server session fed raw frames, recording the frame types it writes, on
+ * a clock whose one-shot timers run only when the test says so.
+ */
+function probedServer(onStream?: (s: TunnelStream) => void) {
+  let deliver!: (chunk: Uint8Array) => void;
+  const written: Array<{ type: number; flags: number; stream: number }> = [];
+  const decoder = new FrameDecoder(1 << 20);
+  const timers: Array<() => void> = [];
+  const server = new Session({
+    write: (b) => decoder.push(b, (f) => written.push(f)),
+    end() {},
+    destroy() {},
+    onData: (cb) => (deliver = cb),
+    onClose() {},
+  }, {
+    ...base,
+    initiator: false,
+    onStream,
+    clock: {
+      now: () => 0,
+      setInterval: () => 0,
+      clearInterval() {},
+      setTimeout: (fn) => timers.push(fn),
+      clearTimeout() {},
+    },
+  });
+  deliver(encodeHello({
+    version: PROTOCOL_VERSION,
+    streamWindow: 1 << 16,
+    linkWindow: 1 << 20,
+    maxFrameSize: 1 << 16,
+    software: "test",
+  }));
+  const concat = (...frames: Uint8Array[]) => {
+    const out = new Uint8Array(frames.reduce((n, f) => n + f.length, 0));
+    frames.reduce((off, f) => (out.set(f, off), off + f.length), 0);
+    return out;
+  };
+  const probe = encodeFrame(FrameType.PING, 0, 0, ACK_PROBE_PAYLOAD);
+  const pongs = () =>
+    written.filter((f) => f.type === FrameType.PING && f.flags === FLAG_ACK).length;
+  written.length = 0; // the server's HELLO
+  return {
+    server,
+    written,
+    pongs,
+    /** Delivers frames as one chunk, ending with an ACK probe. */
+    send: (...frames: Uint8Array[]) => deliver(concat(...frames, probe)),
+    runTimers: () => timers.splice(0).forEach((fn) => fn()),
+  };
+}
+
+const GET = new TextEncoder().encode("GET / HTTP/1.1\r\n\r\n");
+
+Deno.test("Session: an ACK probe with an OPEN is answered by the OPEN_OK, not a PONG of its own", () => {
+  let opened: TunnelStream | undefined;
+  const t = probedServer((s) => (opened = s));
+  t.send(encodeOpen(1, "example.com:80"), encodeFrame(FrameType.DATA, 0, 1, GET));
+  assert.equal(t.pongs(), 0, "no answer while the dial runs");
+  t.server.accept(opened!);
+  t.runTimers();
+  assert.deepEqual(t.written.map((f) => f.type), [FrameType.OPEN_OK]);
+});
+
+Deno.test("Session: an ACK probe with data gets its PONG when nothing else leaves in time", () => {
+  const t = probedServer((s) => t.server.accept(s));
+  t.send(encodeOpen(1, "example.com:80"));
+  t.runTimers(); // the OPEN_OK already answered
+  t.written.length = 0;
+  t.send(encodeFrame(FrameType.DATA, 0, 1, GET));
+  assert.equal(t.pongs(), 0);
+  t.runTimers();
+  assert.equal(t.pongs(), 1);
+});
+
+Deno.test("Session: an ACK probe after a RESET or a bare FIN is answered at once", () => {
+  const t = probedServer((s) => t.server.accept(s));
+  t.send(encodeOpen(1, "a:1"), encodeOpen(3, "b:1"));
+  t.runTimers();
+  t.written.length = 0;
+  t.send(encodeReset(1, ResetCode.CANCEL, "client done"));
+  assert.equal(t.pongs(), 1);
+  t.send(encodeFrame(FrameType.DATA, FLAG_FIN, 3));
+  assert.equal(t.pongs(), 2);
+});
+
+Deno.test("Session: an ordinary PING is answered at once, whatever came with it", () => {
+  const t = probedServer((s) => t.server.accept(s));
+  t.send(encodeOpen(1, "a:1"), encodeFrame(FrameType.PING, 0, 0, new Uint8Array(8)));
+  assert.equal(t.pongs(), 1);
 });
