@@ -14,6 +14,8 @@ const READ_SIZES = { min: 16 * 1024, max: 256 * 1024 };
 const MAX_BATCH = 128 * 1024;
 /** The largest TLS record's payload. */
 const RECORD = 16 * 1024;
+/** How long a lazy write waits for one that is not, before it leaves on its own. */
+export const LAZY_MS = 2;
 
 /** The subset of `Deno.Conn` the transport uses. */
 export interface TransportConn {
@@ -26,7 +28,8 @@ export interface TransportConn {
 export interface ConnTransportOptions {
   /**
    * Bytes appended to every write smaller than a TLS record: a frame the
-   * peer answers at once (a PING). For conns without TCP_NODELAY.
+   * peer answers soon (a PING, docs/protocol.md "Nagle"). For conns without
+   * TCP_NODELAY.
    */
   ackProbe?: Uint8Array;
 }
@@ -36,15 +39,16 @@ export interface ConnTransportOptions {
  * frame decoder hands out views of them as stream data without copying.
  *
  * Writes are fire-and-forget for the session (flow control bounds what can
- * be queued): frames written in the same tick are joined into one write.
+ * be queued): frames written in the same tick are joined into one write, and
+ * a lazy frame waits up to {@linkcode LAZY_MS} to join the next one.
  *
  * `Deno.TlsConn` has no `setNoDelay`, so Nagle's algorithm holds a small
  * write while an earlier small one is unacknowledged, and the peer delays
  * that ACK by up to 40 ms when it has nothing to send back (a RESET, a
  * WINDOW, a request whose answer is slow, one-way WebSocket messages): the
  * next request waited 40 ms. With `ackProbe` every small write ends with a
- * frame the peer answers at once, so its ACK rides on that answer and a
- * held write waits one round trip at most.
+ * frame the peer answers soon, so its ACK rides on that answer and a held
+ * write waits about one round trip.
  */
 export function connTransport(conn: TransportConn, options: ConnTransportOptions = {}): Transport {
   const probe = options.ackProbe;
@@ -55,6 +59,12 @@ export function connTransport(conn: TransportConn, options: ConnTransportOptions
   let error: Error | undefined;
   let onData: ((chunk: Uint8Array) => void) | undefined;
   let onClose: ((err?: Error) => void) | undefined;
+  let lazyTimer: ReturnType<typeof setTimeout> | undefined;
+  const stopLazyTimer = () => {
+    if (lazyTimer === undefined) return;
+    clearTimeout(lazyTimer);
+    lazyTimer = undefined;
+  };
 
   // Deno's reads land in buffers V8 accounts for: only the full collection
   // when the link goes quiet, to give a burst's memory back.
@@ -63,6 +73,7 @@ export function connTransport(conn: TransportConn, options: ConnTransportOptions
     if (closed) return;
     closed = true;
     pacer.stop();
+    stopLazyTimer();
     error ??= err;
     queue = [];
     try {
@@ -122,6 +133,7 @@ export function connTransport(conn: TransportConn, options: ConnTransportOptions
   };
 
   const startFlush = () => {
+    stopLazyTimer();
     if (flushing || closed) return;
     flushing = true;
     queueMicrotask(flush);
@@ -143,15 +155,24 @@ export function connTransport(conn: TransportConn, options: ConnTransportOptions
   };
 
   return {
-    write(bytes) {
+    write(bytes, lazy) {
       if (closed || ending || bytes.length === 0) return;
       queue.push(bytes);
       pacer.moved(bytes.length);
-      startFlush();
+      if (!lazy) return startFlush();
+      // A flush under way takes it anyway; otherwise wait for company.
+      if (flushing || lazyTimer !== undefined) return;
+      const timer = setTimeout(() => {
+        lazyTimer = undefined;
+        startFlush();
+      }, LAZY_MS);
+      Deno.unrefTimer(timer as unknown as number);
+      lazyTimer = timer;
     },
     end() {
       if (closed || ending) return;
       ending = true;
+      stopLazyTimer();
       if (!flushing) {
         flushing = true;
         queueMicrotask(flush);

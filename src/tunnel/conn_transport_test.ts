@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { connTransport, type TransportConn } from "./conn_transport.ts";
+import { connTransport, LAZY_MS, type TransportConn } from "./conn_transport.ts";
 import { Session } from "./session.ts";
 import { silentLogger } from "../log/logger.ts";
 
@@ -145,5 +145,23 @@ Deno.test("connTransport ends every write smaller than a TLS record with the ack
   t.write(new Uint8Array(32 * 1024).fill(1));
   await tick();
   assert.deepEqual(writes.map((w) => w.length), [32 * 1024], "a bulk write carries no probe");
+  t.destroy();
+});
+
+Deno.test("connTransport: a lazy write waits for the next write, or leaves on its own after LAZY_MS", async () => {
+  const { conn, writes } = recordingConn();
+  const t = connTransport(conn);
+  t.onData(() => {});
+  t.write(new Uint8Array([5]), true);
+  await tick();
+  assert.equal(writes.length, 0, "a lazy write alone does not flush at once");
+  t.write(new Uint8Array([1, 2]));
+  await tick();
+  assert.deepEqual(writes.map((w) => [...w]), [[5, 1, 2]], "joined, in order");
+
+  writes.length = 0;
+  t.write(new Uint8Array([7]), true);
+  await new Promise((r) => setTimeout(r, LAZY_MS + 20));
+  assert.deepEqual(writes.map((w) => [...w]), [[7]]);
   t.destroy();
 });

@@ -41,7 +41,12 @@ import { WindowTuner } from "./window_tuner.ts";
 
 /** The byte pipe under a session (a TLS socket in production, a pair in tests). */
 export interface Transport {
-  write(bytes: Uint8Array): void;
+  /**
+   * Queues bytes for the peer. `lazy` bytes may wait a moment (at most
+   * LAZY_MS in src/tunnel/conn_transport.ts) for a write that is not lazy, to
+   * leave in the same one; transports that write at once ignore it.
+   */
+  write(bytes: Uint8Array, lazy?: boolean): void;
   /** Graceful end of our side. */
   end(): void;
   /** Immediate teardown. */
@@ -344,9 +349,14 @@ export class Session implements StreamHost {
     this.#send(encodeFrame(FrameType.DATA, FLAG_FIN, s.id));
   }
 
+  /**
+   * A CANCEL (we gave the stream up: the client left or is done) is not
+   * urgent: it may wait for the next frame, typically the OPEN of the
+   * client's next connection, instead of taking a link write of its own.
+   */
   sendReset(s: TunnelStream, code: ResetCode, reason: string): void {
     if (this.#closed) return;
-    this.#send(encodeReset(s.id, code, reason));
+    this.#send(encodeReset(s.id, code, reason), code === ResetCode.CANCEL);
   }
 
   #recvWindow(initial: number, max = 0): RecvWindow {
@@ -679,9 +689,9 @@ export class Session implements StreamHost {
   }
 
   /** Every frame leaves here: whatever we send carries the TCP ACK a probe asks for. */
-  #send(bytes: Uint8Array): void {
-    this.#probeOwed = false;
-    this.#t.write(bytes);
+  #send(bytes: Uint8Array, lazy = false): void {
+    if (!lazy) this.#probeOwed = false;
+    this.#t.write(bytes, lazy);
   }
 
   /**
