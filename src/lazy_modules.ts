@@ -13,6 +13,7 @@ export const LAZY_MODULES: readonly string[] = [
   "src/cli/control_plane_cmd.ts",
   "src/cli/deploy_cmd.ts",
   "src/server/cloudwatch_emitter.ts",
+  "src/agent/ntlm.ts",
 ];
 
 /** A specifier for `import()` that Deno does not resolve ahead of time. */

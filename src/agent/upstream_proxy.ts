@@ -10,7 +10,7 @@
 import * as net from "node:net";
 import { hostname } from "node:os";
 import { Buffer } from "node:buffer";
-import { createType1Message, createType3Message, parseType2Message } from "@node-ntlm/core";
+import { lazySpecifier } from "../lazy_modules.ts";
 import type { Logger } from "../log/logger.ts";
 import { ConfigError } from "../errors.ts";
 import { Reader } from "../http/reader.ts";
@@ -21,6 +21,11 @@ import {
   type ResponseHead,
 } from "../http/head.ts";
 import { copyBody } from "../http/body.ts";
+
+/** The NTLM message codec, loaded on first use (src/agent/ntlm.ts). */
+function loadNtlm(): Promise<typeof import("./ntlm.ts")> {
+  return import(lazySpecifier("./ntlm.ts", import.meta.url));
+}
 
 export type ProxyAuthMode = "auto" | "basic" | "ntlm";
 
@@ -393,6 +398,7 @@ export async function connectViaProxy(
       conn ??= await open();
       let ex: Exchange;
       if (scheme === "ntlm") {
+        const { createType1Message, createType3Message, parseType2Message } = await loadNtlm();
         ex = await exchange(conn, createType1Message({ domain: proxy.domain, workstation: ws }));
         const challenge = headerValues(ex.res, "proxy-authenticate").find((v) =>
           /^NTLM\s+\S/i.test(v)
