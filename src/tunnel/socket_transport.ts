@@ -13,7 +13,10 @@ export const GC_EVERY_BYTES = 4 * 1024 * 1024;
  * too rarely and RSS climbs (measured: a bare node:tls client receiving
  * 1 GiB peaked at 636 MB). When the runtime exposes `gc` (RUNTIME_FLAGS),
  * a minor collection every {@linkcode GC_EVERY_BYTES} moved keeps it flat
- * (139 MB in the same measurement). The send side has the same problem.
+ * (139 MB in the same measurement), and CPU too: receiving 256 MiB costs
+ * 4-5× the CPU of Deno's own TLS without it and about the same with it
+ * (`bench/tls_recv.ts`: fresh buffers are slow to come by when the spent ones
+ * are not collected). The send side has the same problem.
  * Every 4 MiB: the server's RSS growth in a 1 GiB upload was 40-43 MB,
  * against 52-59 MB at 8 MiB. Full collections are left to V8 while data
  * flows (forcing one every 64 MiB cost a third of the server's CPU in that
