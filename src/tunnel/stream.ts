@@ -7,13 +7,24 @@ import { type ResetCode, resetCodeName } from "./frames.ts";
 /** How much queued data one read may join for a socket write (see {@linkcode TunnelStream.read}). */
 export const GATHER = 256 * 1024;
 
-/** A stream ended by a RESET (from the peer or locally) or by the link going down. */
+/**
+ * A stream ended by a RESET (from the peer or locally) or by the link going
+ * down. It carries no stack trace: one is made for every stream a client
+ * closes, where it says nothing the code and reason do not, and capturing
+ * it was ~5 % of the server's CPU per fresh connection.
+ */
 export class StreamResetError extends Error {
-  override name = "StreamResetError";
   readonly code: number;
   readonly reason: string;
   constructor(code: number, reason: string) {
-    super(`stream reset (${resetCodeName(code)}): ${reason}`);
+    const limit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
+    try {
+      super(`stream reset (${resetCodeName(code)}): ${reason}`);
+    } finally {
+      Error.stackTraceLimit = limit;
+    }
+    this.name = "StreamResetError";
     this.code = code;
     this.reason = reason;
   }
