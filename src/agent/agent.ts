@@ -90,22 +90,22 @@ export async function startAgent(cfg: AgentConfig, deps: AgentDeps): Promise<Run
   });
   links.start();
 
-  async function openStreamWhenLinked(target: string): Promise<TunnelStream> {
+  async function openStreamWhenLinked(target: string, okWithData = false): Promise<TunnelStream> {
     try {
       const session = await links.session(cfg.linkWaitMs);
       counters.streamsOpened++;
-      return session.open(target);
+      return session.open(target, okWithData);
     } catch (e) {
       counters.noTunnel++;
       throw e;
     }
   }
 
-  const openStream: OpenStream = (target) => {
+  const openStream: OpenStream = (target, okWithData) => {
     const session = links.current;
-    if (!session) return openStreamWhenLinked(target);
+    if (!session) return openStreamWhenLinked(target, okWithData);
     counters.streamsOpened++;
-    return session.open(target);
+    return session.open(target, okWithData);
   };
 
   const proxy: HttpProxy = startHttpProxy(cfg.listen, {

@@ -290,10 +290,12 @@ class ClientConnection {
   /**
    * A new upstream (the current one), with the request `head` sent on it. No
    * await comes between the OPEN and the head while a link is up, so both
-   * leave in one write.
+   * leave in one write. A request reads its response without waiting on
+   * `opened`, so the server may send the OPEN_OK with it; a CONNECT (no
+   * head) waits for the OPEN_OK before its 200.
    */
   async #openUpstream(authority: string, head?: Uint8Array): Promise<Upstream> {
-    const opening = this.#o.openStream(authority);
+    const opening = this.#o.openStream(authority, head !== undefined);
     const stream = opening instanceof Promise ? await opening : opening;
     armOpenTimeout(stream, this.#o.openTimeoutMs);
     const up = { authority, stream, reader: streamReader(stream), reusable: false };

@@ -16,8 +16,15 @@ import { abortableSleep as sleep } from "../sleep.ts";
  * the caller writes before it awaits anything leave in the same link write
  * as the OPEN (a fresh request is one write, not two); otherwise it waits
  * for a link and throws NoTunnelError when none comes.
+ *
+ * `okWithData`: the caller reads without waiting on `stream.opened` (a plain
+ * HTTP request), so the server may send its OPEN_OK with the first response
+ * bytes (FLAG_OK_WITH_DATA in src/tunnel/frames.ts).
  */
-export type OpenStream = (target: string) => TunnelStream | Promise<TunnelStream>;
+export type OpenStream = (
+  target: string,
+  okWithData?: boolean,
+) => TunnelStream | Promise<TunnelStream>;
 
 export interface ServerLocator {
   /** `fresh` = the previous address failed repeatedly; look again. */

@@ -50,6 +50,13 @@ export function isAckProbe(payload: Uint8Array): boolean {
 
 export const FLAG_FIN = 0x1;
 export const FLAG_ACK = 0x1;
+/**
+ * On OPEN: the opener does not wait for OPEN_OK before it reads (a plain
+ * HTTP request, not a CONNECT), so the peer may send it with the stream's
+ * first frame instead of in a write of its own. Peers that do not know the
+ * flag ignore it and answer at once.
+ */
+export const FLAG_OK_WITH_DATA = 0x1;
 
 /** Why a stream was reset or a link went away. The agent maps these to HTTP errors. */
 export const ResetCode = {
@@ -183,8 +190,8 @@ export function decodeHello(payload: Uint8Array): Hello {
   return h;
 }
 
-export function encodeOpen(stream: number, target: string): Uint8Array {
-  return encodeFrame(FrameType.OPEN, 0, stream, encoder.encode(target));
+export function encodeOpen(stream: number, target: string, flags = 0): Uint8Array {
+  return encodeFrame(FrameType.OPEN, flags, stream, encoder.encode(target));
 }
 
 export function decodeOpen(payload: Uint8Array): string {

@@ -26,6 +26,7 @@ import {
   encodeU32,
   FLAG_ACK,
   FLAG_FIN,
+  FLAG_OK_WITH_DATA,
   type Frame,
   FrameDecoder,
   FrameError,
@@ -190,6 +191,8 @@ export class Session implements StreamHost {
   /** An ACK probe arrived and nothing was sent since (see {@linkcode PROBE_ANSWER_MS}). */
   #probeOwed = false;
   #probeTimer: unknown;
+  /** Accepted streams whose OPEN_OK waits for their first frame ({@linkcode accept}). */
+  #okOwed: TunnelStream[] = [];
   #resolveReady!: (h: Hello) => void;
   #rejectReady!: (e: Error) => void;
   #resolveClosed!: (end: LinkEnd) => void;
@@ -261,9 +264,12 @@ export class Session implements StreamHost {
   /**
    * Opens a stream to `target` (`host:port`). Returns at once; data may be
    * written before the peer accepts (it waits in the peer's window), and
-   * `stream.opened` settles when the peer accepted or refused.
+   * `stream.opened` settles when the peer accepted or refused. With
+   * `okWithData` (the caller does not wait on `opened` before it reads) the
+   * peer may send its OPEN_OK with the stream's first data
+   * ({@linkcode FLAG_OK_WITH_DATA}).
    */
-  open(target: string): TunnelStream {
+  open(target: string, okWithData = false): TunnelStream {
     if (this.#closed) throw new LinkUnavailableError("the tunnel link is closed");
     if (this.#peerGoAway) {
       throw new LinkUnavailableError(`the server is going away: ${this.#peerGoAway.reason}`);
@@ -276,7 +282,7 @@ export class Session implements StreamHost {
     s.lastActive = this.#clock.now();
     this.#streams.set(id, s);
     this.#recv.set(id, this.#recvWindow(this.#o.streamWindow, this.#o.streamWindowMax));
-    this.#send(encodeOpen(id, target));
+    this.#send(encodeOpen(id, target, okWithData ? FLAG_OK_WITH_DATA : 0));
     return s;
   }
 
@@ -333,6 +339,7 @@ export class Session implements StreamHost {
   sendData(s: TunnelStream, data: Uint8Array, fin: boolean): void {
     if (this.#closed) return;
     s.lastActive = this.#clock.now();
+    this.#payOpenOk(s);
     this.#o.onTraffic?.(data.length, "out");
     if (data.length < 4096) {
       this.#send(encodeFrame(FrameType.DATA, fin ? FLAG_FIN : 0, s.id, data));
@@ -346,6 +353,7 @@ export class Session implements StreamHost {
 
   sendFin(s: TunnelStream): void {
     if (this.#closed) return;
+    this.#payOpenOk(s);
     this.#send(encodeFrame(FrameType.DATA, FLAG_FIN, s.id));
   }
 
@@ -356,6 +364,7 @@ export class Session implements StreamHost {
    */
   sendReset(s: TunnelStream, code: ResetCode, reason: string): void {
     if (this.#closed) return;
+    this.#payOpenOk(s);
     this.#send(encodeReset(s.id, code, reason), code === ResetCode.CANCEL);
   }
 
@@ -630,6 +639,7 @@ export class Session implements StreamHost {
       return refuse(ResetCode.LIMIT, `too many streams on this link (max ${this.#o.maxStreams})`);
     }
     const s = new TunnelStream(this, id, target, this.#peer!.streamWindow, false);
+    s.okWithData = (f.flags & FLAG_OK_WITH_DATA) !== 0;
     s.lastActive = this.#clock.now();
     this.#streams.set(id, s);
     this.#recv.set(id, this.#recvWindow(this.#o.streamWindow, this.#o.streamWindowMax));
@@ -637,10 +647,25 @@ export class Session implements StreamHost {
     this.#o.onStream(s);
   }
 
-  /** Accepts an incoming stream (sends OPEN_OK). */
+  /**
+   * Accepts an incoming stream (sends OPEN_OK). When its OPEN allowed it, the
+   * OPEN_OK waits for the stream's first frame, up to
+   * {@linkcode PROBE_ANSWER_MS}, to leave in the same write.
+   */
   accept(s: TunnelStream): void {
     if (this.#closed || s.resetError) return;
     s.markOpened();
+    if (!s.okWithData) return this.#send(encodeFrame(FrameType.OPEN_OK, 0, s.id));
+    this.#okOwed.push(s);
+    this.#armAnswerTimer();
+  }
+
+  /** Sends `s`'s OPEN_OK if it is still owed, ahead of the frame about to go. */
+  #payOpenOk(s: TunnelStream): void {
+    if (this.#okOwed.length === 0) return;
+    const i = this.#okOwed.indexOf(s);
+    if (i < 0) return;
+    this.#okOwed.splice(i, 1);
     this.#send(encodeFrame(FrameType.OPEN_OK, 0, s.id));
   }
 
@@ -702,12 +727,19 @@ export class Session implements StreamHost {
    */
   #oweProbeAnswer(): void {
     this.#probeOwed = true;
+    this.#armAnswerTimer();
+  }
+
+  /** Owed OPEN_OKs, then (if those did not) the probe's answer, after PROBE_ANSWER_MS. */
+  #armAnswerTimer(): void {
     if (this.#probeTimer !== undefined) return;
     this.#probeTimer = this.#clock.setTimeout(() => {
       this.#probeTimer = undefined;
-      if (this.#probeOwed && !this.#closed) {
-        this.#send(encodeFrame(FrameType.PING, FLAG_ACK, 0, ACK_PROBE_PAYLOAD));
+      if (this.#closed) return;
+      for (const s of this.#okOwed.splice(0)) {
+        if (!s.resetError) this.#send(encodeFrame(FrameType.OPEN_OK, 0, s.id));
       }
+      if (this.#probeOwed) this.#send(encodeFrame(FrameType.PING, FLAG_ACK, 0, ACK_PROBE_PAYLOAD));
     }, PROBE_ANSWER_MS);
   }
 

@@ -10,6 +10,7 @@ import {
   encodeReset,
   FLAG_ACK,
   FLAG_FIN,
+  FLAG_OK_WITH_DATA,
   FrameDecoder,
   FrameType,
   PROTOCOL_VERSION,
@@ -502,4 +503,36 @@ Deno.test("Session: an ordinary PING is answered at once, whatever came with it"
   const t = probedServer((s) => t.server.accept(s));
   t.send(encodeOpen(1, "a:1"), encodeFrame(FrameType.PING, 0, 0, new Uint8Array(8)));
   assert.equal(t.pongs(), 1);
+});
+
+Deno.test("Session: an OPEN with FLAG_OK_WITH_DATA gets its OPEN_OK with the first data", async () => {
+  let opened: TunnelStream | undefined;
+  const t = probedServer((s) => (opened = s));
+  t.send(
+    encodeOpen(1, "example.com:80", FLAG_OK_WITH_DATA),
+    encodeFrame(FrameType.DATA, 0, 1, GET),
+  );
+  t.server.accept(opened!);
+  assert.equal(t.written.length, 0, "the OPEN_OK waits");
+  await opened!.write(new TextEncoder().encode("HTTP/1.1 200 OK\r\n\r\n"));
+  t.runTimers();
+  assert.deepEqual(t.written.map((f) => f.type), [FrameType.OPEN_OK, FrameType.DATA]);
+});
+
+Deno.test("Session: an owed OPEN_OK leaves on its own after PROBE_ANSWER_MS, and answers the probe", () => {
+  const t = probedServer((s) => t.server.accept(s));
+  t.send(encodeOpen(1, "example.com:80", FLAG_OK_WITH_DATA));
+  assert.equal(t.written.length, 0);
+  t.runTimers();
+  assert.deepEqual(t.written.map((f) => f.type), [FrameType.OPEN_OK]);
+});
+
+Deno.test("Session: a reset of a stream whose OPEN_OK is owed sends the OPEN_OK first", () => {
+  let opened: TunnelStream | undefined;
+  const t = probedServer((s) => (opened = s));
+  t.send(encodeOpen(1, "example.com:80", FLAG_OK_WITH_DATA));
+  t.server.accept(opened!);
+  opened!.reset(ResetCode.CONN_RESET, "target reset");
+  t.runTimers();
+  assert.deepEqual(t.written.map((f) => f.type), [FrameType.OPEN_OK, FrameType.RESET]);
 });

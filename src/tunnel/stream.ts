@@ -17,13 +17,11 @@ export class StreamResetError extends Error {
   readonly code: number;
   readonly reason: string;
   constructor(code: number, reason: string) {
+    const message = `stream reset (${resetCodeName(code)}): ${reason}`;
     const limit = Error.stackTraceLimit;
     Error.stackTraceLimit = 0;
-    try {
-      super(`stream reset (${resetCodeName(code)}): ${reason}`);
-    } finally {
-      Error.stackTraceLimit = limit;
-    }
+    super(message);
+    Error.stackTraceLimit = limit;
     this.name = "StreamResetError";
     this.code = code;
     this.reason = reason;
@@ -59,6 +57,8 @@ export class TunnelStream {
   readonly target: string;
   /** Resolves when the peer accepted the stream (OPEN_OK); rejects on RESET. */
   readonly opened: Promise<void>;
+  /** The peer's OPEN had FLAG_OK_WITH_DATA: our OPEN_OK may wait for our first frame. */
+  okWithData = false;
   /** Resolves when both directions are finished or the stream was reset. */
   readonly done: Promise<void>;
 
