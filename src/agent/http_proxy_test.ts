@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { silentLogger } from "../log/logger.ts";
-import { memoryPair } from "../tunnel/memory_transport.ts";
+import { memoryPair, type MemoryTransport } from "../tunnel/memory_transport.ts";
 import { Session, type SessionOptions } from "../tunnel/session.ts";
 import type { TunnelStream } from "../tunnel/stream.ts";
 import { FrameType, ResetCode } from "../tunnel/frames.ts";
@@ -131,11 +131,17 @@ function farSide(s: TunnelStream, server: Session): void {
   })().catch(() => {});
 }
 
+/**
+ * A proxy over an in-memory link to {@linkcode farSide}; `tap` sees the
+ * agent's side of the link before the session starts.
+ */
 async function withProxy(
   fn: (addr: string) => Promise<void>,
   o: Partial<HttpProxyOptions> = {},
+  tap?: (agentSide: MemoryTransport) => void,
 ): Promise<void> {
   const [ta, tb] = memoryPair();
+  tap?.(ta);
   const client = new Session(ta, { ...base, initiator: true });
   const server: Session = new Session(tb, {
     ...base,
@@ -148,7 +154,7 @@ async function withProxy(
       if (target.startsWith("nolink:")) {
         return Promise.reject(new NoTunnelError("no tunnel to the server within 10s"));
       }
-      return Promise.resolve(client.open(target));
+      return client.open(target); // at once, as the agent does while its link is up
     },
     openTimeoutMs: 5000,
     headTimeoutMs: 5000,
@@ -408,43 +414,28 @@ Deno.test("HTTP proxy answers 408 to a silent client and closes an idle keep-ali
 });
 
 Deno.test("HTTP proxy: a fresh request's head leaves in the same tick as its OPEN (one link write)", async () => {
-  const [ta, tb] = memoryPair();
   let tickOver = false;
   let headInOpeningTick: boolean | undefined;
-  const write = ta.write.bind(ta);
-  ta.write = (b) => {
-    if (b[3] === FrameType.DATA && headInOpeningTick === undefined) headInOpeningTick = !tickOver;
-    write(b);
-  };
-  const client = new Session(ta, { ...base, initiator: true });
-  const server: Session = new Session(tb, {
-    ...base,
-    initiator: false,
-    onStream: (s) => farSide(s, server),
-  });
-  await client.ready;
-  const proxy = startHttpProxy("127.0.0.1:0", {
-    openStream: (target) => {
-      queueMicrotask(() => (tickOver = true));
-      return client.open(target);
+  await withProxy(
+    async (addr) => {
+      const res = await exchange(
+        addr,
+        "GET http://example.com/x HTTP/1.1\r\nHost: example.com\r\n\r\n",
+        /you sent/,
+      );
+      assert.match(res, /^HTTP\/1\.1 200 OK/);
+      assert.equal(headInOpeningTick, true);
     },
-    openTimeoutMs: 5000,
-    headTimeoutMs: 5000,
-    idleTimeoutMs: 5000,
-    maxHeadSize: 64 * 1024,
-    maxConnections: 100,
-    logger: silentLogger(),
-  });
-  try {
-    const res = await exchange(
-      proxy.address,
-      "GET http://example.com/x HTTP/1.1\r\nHost: example.com\r\n\r\n",
-      /you sent/,
-    );
-    assert.match(res, /^HTTP\/1\.1 200 OK/);
-    assert.equal(headInOpeningTick, true);
-  } finally {
-    await proxy.close();
-    client.destroy(new Error("test over"));
-  }
+    {},
+    (agentSide) => {
+      const write = agentSide.write.bind(agentSide);
+      agentSide.write = (b) => {
+        if (b[3] === FrameType.OPEN) queueMicrotask(() => (tickOver = true));
+        if (b[3] === FrameType.DATA && headInOpeningTick === undefined) {
+          headInOpeningTick = !tickOver;
+        }
+        write(b);
+      };
+    },
+  );
 });
