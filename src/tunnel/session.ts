@@ -145,7 +145,8 @@ interface RecvWindow {
  * anyway before it gets its own answer. A fresh request's OPEN_OK or response
  * usually leaves well within it, and each answer saved is a write and a
  * read on the link; a write the peer's Nagle holds meanwhile waits at most
- * this long, not the 40 ms of a delayed ACK.
+ * this long, not the 40 ms of a delayed ACK. An OPEN_OK owed to an OPEN with
+ * FLAG_OK_WITH_DATA waits as long for the stream's first frame.
  */
 export const PROBE_ANSWER_MS = 1;
 
@@ -190,7 +191,7 @@ export class Session implements StreamHost {
   #answerSoon = false;
   /** An ACK probe arrived and nothing was sent since (see {@linkcode PROBE_ANSWER_MS}). */
   #probeOwed = false;
-  #probeTimer: unknown;
+  #answerTimer: unknown;
   /** Accepted streams whose OPEN_OK waits for their first frame ({@linkcode accept}). */
   #okOwed: TunnelStream[] = [];
   #resolveReady!: (h: Hello) => void;
@@ -732,9 +733,9 @@ export class Session implements StreamHost {
 
   /** Owed OPEN_OKs, then (if those did not) the probe's answer, after PROBE_ANSWER_MS. */
   #armAnswerTimer(): void {
-    if (this.#probeTimer !== undefined) return;
-    this.#probeTimer = this.#clock.setTimeout(() => {
-      this.#probeTimer = undefined;
+    if (this.#answerTimer !== undefined) return;
+    this.#answerTimer = this.#clock.setTimeout(() => {
+      this.#answerTimer = undefined;
       if (this.#closed) return;
       for (const s of this.#okOwed.splice(0)) {
         if (!s.resetError) this.#send(encodeFrame(FrameType.OPEN_OK, 0, s.id));
@@ -788,7 +789,7 @@ export class Session implements StreamHost {
     if (this.#closed) return;
     this.#closed = true;
     if (this.#timer !== undefined) this.#clock.clearInterval(this.#timer);
-    if (this.#probeTimer !== undefined) this.#clock.clearTimeout(this.#probeTimer);
+    if (this.#answerTimer !== undefined) this.#clock.clearTimeout(this.#answerTimer);
     const why = err?.message ?? reason ?? "link closed";
     const helloReceived = this.#peer !== undefined;
     this.#rejectReady(
