@@ -6,6 +6,7 @@
 import type { Logger } from "../log/logger.ts";
 import type { AgentConfig } from "../config/agent_config.ts";
 import type { TunnelStream } from "../tunnel/stream.ts";
+import type { Session } from "../tunnel/session.ts";
 import {
   type HealthServer,
   json,
@@ -90,22 +91,20 @@ export async function startAgent(cfg: AgentConfig, deps: AgentDeps): Promise<Run
   });
   links.start();
 
-  async function openStreamWhenLinked(target: string, okWithData = false): Promise<TunnelStream> {
-    try {
-      const session = await links.session(cfg.linkWaitMs);
-      counters.streamsOpened++;
-      return session.open(target, okWithData);
-    } catch (e) {
-      counters.noTunnel++;
-      throw e;
-    }
-  }
+  const openOn = (session: Session, target: string, okWithData?: boolean) => {
+    counters.streamsOpened++;
+    return session.open(target, okWithData);
+  };
 
   const openStream: OpenStream = (target, okWithData) => {
     const session = links.current;
-    if (!session) return openStreamWhenLinked(target, okWithData);
-    counters.streamsOpened++;
-    return session.open(target, okWithData);
+    if (session) return openOn(session, target, okWithData);
+    return links.session(cfg.linkWaitMs)
+      .then((linked) => openOn(linked, target, okWithData))
+      .catch((e) => {
+        counters.noTunnel++;
+        throw e;
+      });
   };
 
   const proxy: HttpProxy = startHttpProxy(cfg.listen, {

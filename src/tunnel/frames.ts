@@ -45,7 +45,8 @@ export const ACK_PROBE_PAYLOAD: Uint8Array = new Uint8Array(8).fill(0xff);
 
 /** Whether a PING payload is {@linkcode ACK_PROBE_PAYLOAD}. */
 export function isAckProbe(payload: Uint8Array): boolean {
-  return payload.length === 8 && payload.every((b) => b === 0xff);
+  return payload.length === ACK_PROBE_PAYLOAD.length &&
+    payload.every((b, i) => b === ACK_PROBE_PAYLOAD[i]);
 }
 
 export const FLAG_FIN = 0x1;
