@@ -17,6 +17,7 @@ import { Buffer } from "node:buffer";
 import { makeTestPki } from "../src/certs/test_pki.ts";
 import { startTunnel, type Tunnel } from "../tests/helpers/tunnel.ts";
 import { type DelayRelay, startDelayRelay } from "../tests/helpers/delay_relay.ts";
+import { cpuMs } from "./proc_cpu.ts";
 
 const QUICK = Deno.args.includes("--quick");
 
@@ -250,17 +251,6 @@ function httpsGet(proxy: Addr | undefined, origin: Addr, ca: string): Promise<vo
     };
     raw.on("data", onData);
   });
-}
-
-/** user+sys CPU of a process in ms (from /proc; 0 if gone). */
-function cpuMs(pid: number): number {
-  try {
-    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return (Number(f[11]) + Number(f[12])) * 10; // CLK_TCK = 100 on Linux
-  } catch {
-    return 0;
-  }
 }
 
 interface LoadResult {

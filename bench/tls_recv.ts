@@ -18,13 +18,9 @@ import * as tls from "node:tls";
 import { makeTestPki } from "../src/certs/test_pki.ts";
 import { gcPacer } from "../src/tunnel/gc_pacer.ts";
 import { GC_EVERY_BYTES } from "../src/tunnel/socket_transport.ts";
+import { cpuMs } from "./proc_cpu.ts";
 
 const MiB = 1 << 20;
-
-function cpuMs(): number {
-  const f = Deno.readTextFileSync("/proc/self/stat").split(") ")[1]!.split(" ");
-  return (Number(f[11]) + Number(f[12])) * 1000 / 100;
-}
 
 interface Sample {
   cpuMs: number;
