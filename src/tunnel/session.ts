@@ -656,7 +656,7 @@ export class Session implements StreamHost {
   accept(s: TunnelStream): void {
     if (this.#closed || s.resetError) return;
     s.markOpened();
-    if (!s.okWithData) return this.#send(encodeFrame(FrameType.OPEN_OK, 0, s.id));
+    if (!s.okWithData) return this.#sendOpenOk(s);
     this.#okOwed.push(s);
     this.#armAnswerTimer();
   }
@@ -667,6 +667,10 @@ export class Session implements StreamHost {
     const i = this.#okOwed.indexOf(s);
     if (i < 0) return;
     this.#okOwed.splice(i, 1);
+    this.#sendOpenOk(s);
+  }
+
+  #sendOpenOk(s: TunnelStream): void {
     this.#send(encodeFrame(FrameType.OPEN_OK, 0, s.id));
   }
 
@@ -738,7 +742,7 @@ export class Session implements StreamHost {
       this.#answerTimer = undefined;
       if (this.#closed) return;
       for (const s of this.#okOwed.splice(0)) {
-        if (!s.resetError) this.#send(encodeFrame(FrameType.OPEN_OK, 0, s.id));
+        if (!s.resetError) this.#sendOpenOk(s);
       }
       if (this.#probeOwed) this.#send(encodeFrame(FrameType.PING, FLAG_ACK, 0, ACK_PROBE_PAYLOAD));
     }, PROBE_ANSWER_MS);
