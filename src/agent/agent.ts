@@ -5,7 +5,6 @@
  */
 import type { Logger } from "../log/logger.ts";
 import type { AgentConfig } from "../config/agent_config.ts";
-import type { TunnelStream } from "../tunnel/stream.ts";
 import type { Session } from "../tunnel/session.ts";
 import {
   type HealthServer,
